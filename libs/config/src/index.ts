@@ -1,0 +1,3 @@
+export { ConfigurationError } from './configuration.error';
+export { parseServiceConfig } from './environment';
+export type { AuditApiKey, AuditRole, LogLevel, ServiceConfig } from './service-config';

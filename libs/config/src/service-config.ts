@@ -1,0 +1,55 @@
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export type AuditRole = 'auditor' | 'admin';
+
+export interface AuditApiKey {
+  role: AuditRole;
+  key: string;
+}
+
+/**
+ * The whole configuration of the service, validated once at start-up.
+ * Only the app reads the environment; each library receives its slice of this object as module options.
+ */
+export interface ServiceConfig {
+  nodeEnv: 'development' | 'production' | 'test';
+  http: {
+    port: number;
+    host: string;
+    publicBaseUrl: string;
+    /** Largest request body accepted, in bytes; larger bodies are answered with 413. */
+    bodyLimitBytes: number;
+  };
+  database: {
+    /** Undefined means: start the embedded database (never in production). */
+    url: string | undefined;
+    embeddedDataDir: string;
+    poolMax: number;
+    /** How long a query may wait for a pooled connection. */
+    acquireTimeoutMs: number;
+    statementTimeoutMs: number;
+    /** How long start-up keeps retrying an unreachable database before giving up. */
+    startupTimeoutMs: number;
+  };
+  optimove: {
+    apiUrl: string | undefined;
+    gatewayApiUrl: string | undefined;
+    apiKey: string | undefined;
+    timezone: string;
+    registerOnBoot: boolean;
+  };
+  listener: { token: string | undefined };
+  gateway: { token: string | undefined; timeoutMs: number; marginMs: number };
+  clearance: { safetyMarginSeconds: number };
+  promo: { apiUrl: string | undefined; apiToken: string | undefined; concurrency: number };
+  profile: { apiUrl: string | undefined; apiToken: string | undefined };
+  policyFile: string | undefined;
+  audit: { apiKeys: AuditApiKey[] };
+  log: { level: LogLevel };
+  shutdown: {
+    /** Time between readiness turning 503 and the server closing, so that load balancers stop routing. */
+    drainMs: number;
+    /** Hard limit on the whole shutdown; past it the process exits non-zero. */
+    timeoutMs: number;
+  };
+}

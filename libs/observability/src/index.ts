@@ -1,0 +1,2 @@
+export { MetricsModule } from './metrics.module';
+export { redactUrl, REDACTED_LOG_PATHS } from './redaction';
