@@ -30,12 +30,20 @@ export async function createServiceApp(
     abortOnError: false,
   });
   app.useLogger(app.get(Logger));
-  app
-    .getHttpAdapter()
-    .getInstance()
-    .addHook('onRequest', async (request, reply) => {
-      void reply.header(REQUEST_ID_HEADER, request.id);
-    });
+  const shutdown = app.get(ShutdownState);
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+    done();
+  });
+  // Once draining, every answer closes its connection, so that no idle keep-alive socket holds the server open
+  // and clients reconnect to a replica that is staying.
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (shutdown.isShuttingDown) {
+      void reply.header('connection', 'close');
+    }
+    done(null, payload);
+  });
   setUpOpenApi(app);
 
   return app;

@@ -1,6 +1,7 @@
 import { DataSource, DataSourceOptions, MigrationInterface } from 'typeorm';
 import { DatabaseModuleOptions } from './database.options';
 import { MIGRATIONS } from './migrations';
+import { StructuredTypeOrmLogger } from './typeorm-logger';
 
 type MigrationClass = new () => MigrationInterface;
 
@@ -22,7 +23,9 @@ export function buildDataSourceOptions(
     entities: [],
     installExtensions: false,
     uuidExtension: 'pgcrypto',
-    logging: false,
+    logging: ['error', 'warn', 'migration'],
+    logger: new StructuredTypeOrmLogger(),
+    maxQueryExecutionTime: 1_000,
     extra: {
       max: settings.poolMax,
       connectionTimeoutMillis: settings.acquireTimeoutMs,
