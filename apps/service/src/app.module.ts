@@ -1,4 +1,5 @@
 import { ServiceConfig } from '@app/config';
+import { AuditApiModule } from '@app/audit';
 import { DatabaseModule } from '@app/database';
 import { MetricsModule } from '@app/observability';
 import { DynamicModule, Module } from '@nestjs/common';
@@ -37,6 +38,7 @@ export class AppModule {
           startupTimeoutMs: config.database.startupTimeoutMs,
           applicationName: 'optimove-clearance',
         }),
+        AuditApiModule.forRoot({ apiKeys: config.audit.apiKeys, rateLimit: config.audit.rateLimit }),
       ],
       controllers: [HealthController, MetricsController],
       providers: [

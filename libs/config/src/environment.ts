@@ -44,6 +44,16 @@ const auditApiKeys = z.string().transform((raw, ctx): AuditApiKey[] => {
   return keys;
 });
 
+const rate = z
+  .string()
+  .regex(/^\d+\/\d+$/, 'must be <requests>/<seconds>, e.g. 600/60')
+  .transform((raw) => {
+    const [requests = 0, seconds = 0] = raw.split('/').map(Number);
+
+    return { requests, windowMs: seconds * 1000 };
+  })
+  .refine((limit) => limit.requests > 0 && limit.windowMs > 0, 'must allow at least 1 request in at least 1 second');
+
 /**
  * Every variable the service reads, with its schema. A value of `undefined` (unset or empty) takes the default.
  * Variables listed in the service contract keep their names and defaults; the others are operational extras.
@@ -77,6 +87,7 @@ const VARIABLES = {
   PROFILE_API_TOKEN: z.string().min(1).optional(),
   POLICY_FILE: z.string().min(1).optional(),
   AUDIT_API_KEYS: auditApiKeys.default([]),
+  AUDIT_API_RATE_LIMIT: rate.default({ requests: 600, windowMs: 60_000 }),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   SHUTDOWN_DRAIN_MS: integer(0, 120_000).default(3_000),
   SHUTDOWN_TIMEOUT_MS: integer(1_000, 600_000).default(30_000),
@@ -184,7 +195,7 @@ function toServiceConfig(v: Values): ServiceConfig {
     promo: { apiUrl: v.PROMO_API_URL, apiToken: v.PROMO_API_TOKEN, concurrency: v.PROMO_CONCURRENCY },
     profile: { apiUrl: v.PROFILE_API_URL, apiToken: v.PROFILE_API_TOKEN },
     policyFile: v.POLICY_FILE,
-    audit: { apiKeys: v.AUDIT_API_KEYS },
+    audit: { apiKeys: v.AUDIT_API_KEYS, rateLimit: v.AUDIT_API_RATE_LIMIT },
     log: { level: v.LOG_LEVEL },
     shutdown: { drainMs: v.SHUTDOWN_DRAIN_MS, timeoutMs: v.SHUTDOWN_TIMEOUT_MS },
   };

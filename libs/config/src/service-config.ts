@@ -44,7 +44,11 @@ export interface ServiceConfig {
   promo: { apiUrl: string | undefined; apiToken: string | undefined; concurrency: number };
   profile: { apiUrl: string | undefined; apiToken: string | undefined };
   policyFile: string | undefined;
-  audit: { apiKeys: AuditApiKey[] };
+  audit: {
+    apiKeys: AuditApiKey[];
+    /** Requests each audit key may make per window. */
+    rateLimit: { requests: number; windowMs: number };
+  };
   log: { level: LogLevel };
   shutdown: {
     /** Time between readiness turning 503 and the server closing, so that load balancers stop routing. */

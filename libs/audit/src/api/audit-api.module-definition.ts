@@ -1,0 +1,5 @@
+import { ConfigurableModuleBuilder } from '@nestjs/common';
+import { AuditApiOptions } from './audit-api.options';
+
+export const { ConfigurableModuleClass: ConfigurableAuditApiModule, MODULE_OPTIONS_TOKEN: AUDIT_API_OPTIONS } =
+  new ConfigurableModuleBuilder<AuditApiOptions>().setClassMethodName('forRoot').build();

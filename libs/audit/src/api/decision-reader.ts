@@ -1,0 +1,142 @@
+import { Decision } from '@app/decisions';
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { DecisionCursor, encodeCursor } from './cursor';
+import { DecisionFilters, DecisionPageQuery } from './decision-filters';
+
+interface DecisionRow {
+  id: string;
+  flow: Decision['flow'];
+  campaign_id: string | null;
+  action_id: string | null;
+  series_id: string | null;
+  clearance_id: string | null;
+  customer_id: string;
+  is_visitor: boolean;
+  allowed: boolean;
+  mode: Decision['mode'];
+  policy: string;
+  reasons: Decision['reasons'];
+  checks: Decision['checks'];
+  decided_at: Date;
+  cursor_time: string;
+  latency_ms: number | null;
+  reported_at: Date | null;
+}
+
+export interface DecisionPage {
+  items: Decision[];
+  nextCursor: string | null;
+}
+
+const SELECT = `
+  SELECT d.id, d.flow, d.campaign_id, d.action_id, d.series_id, d.clearance_id, d.customer_id, d.is_visitor,
+         d.allowed, d.mode, d.policy, d.reasons, d.checks, d.decided_at, d.latency_ms,
+         to_char(d.decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_time,
+         (SELECT cc.reported_at FROM clearance_customers cc
+           WHERE cc.clearance_id = d.clearance_id AND cc.decision_id = d.id) AS reported_at
+    FROM decisions d`;
+
+/** Reads of the audit: filtered pages newest first with keyset cursors, single records, and batched scans. */
+@Injectable()
+export class DecisionReader {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async page(query: DecisionPageQuery): Promise<DecisionPage> {
+    const rows = await this.fetch(query, query.cursor, query.limit + 1);
+    const items = rows.slice(0, query.limit);
+    const last = rows.length > query.limit ? items[items.length - 1] : undefined;
+
+    return {
+      items: items.map(toDecision),
+      nextCursor: last ? encodeCursor({ decidedAt: last.cursor_time, id: last.id }) : null,
+    };
+  }
+
+  async findById(id: string): Promise<Decision | undefined> {
+    const rows: DecisionRow[] = await this.dataSource.query(`${SELECT} WHERE d.id = $1`, [id]);
+
+    return rows[0] && toDecision(rows[0]);
+  }
+
+  /** Every matching decision, newest first, read in keyset batches so that memory stays flat. */
+  async *scan(filters: DecisionFilters, batchSize = 5_000): AsyncGenerator<Decision[]> {
+    let cursor: DecisionCursor | undefined;
+    for (;;) {
+      const rows = await this.fetch(filters, cursor, batchSize);
+      if (rows.length > 0) {
+        yield rows.map(toDecision);
+      }
+      const last = rows[rows.length - 1];
+      if (!last || rows.length < batchSize) {
+        return;
+      }
+      cursor = { decidedAt: last.cursor_time, id: last.id };
+    }
+  }
+
+  private fetch(filters: DecisionFilters, cursor: DecisionCursor | undefined, limit: number): Promise<DecisionRow[]> {
+    const conditions: string[] = [];
+    const parameters: unknown[] = [];
+    const where = (sql: (placeholder: string) => string, value: unknown): void => {
+      parameters.push(value);
+      conditions.push(sql(`$${parameters.length}`));
+    };
+    if (filters.campaignId !== undefined) {
+      where((p) => `d.campaign_id = ${p}`, filters.campaignId);
+    }
+    if (filters.customerId !== undefined) {
+      where((p) => `d.customer_id = ${p}`, filters.customerId);
+    }
+    if (filters.flow !== undefined) {
+      where((p) => `d.flow = ${p}`, filters.flow);
+    }
+    if (filters.allowed !== undefined) {
+      where((p) => `d.allowed = ${p}`, filters.allowed);
+    }
+    if (filters.reason !== undefined) {
+      where((p) => `d.reason_codes @> ARRAY[${p}]::text[]`, filters.reason);
+    }
+    if (filters.clearanceId !== undefined) {
+      where((p) => `d.clearance_id = ${p}`, filters.clearanceId);
+    }
+    if (filters.from !== undefined) {
+      where((p) => `d.decided_at >= ${p}`, filters.from);
+    }
+    if (filters.to !== undefined) {
+      where((p) => `d.decided_at < ${p}`, filters.to);
+    }
+    if (cursor !== undefined) {
+      parameters.push(cursor.decidedAt, cursor.id);
+      conditions.push(`(d.decided_at, d.id) < ($${parameters.length - 1}::timestamptz, $${parameters.length}::uuid)`);
+    }
+    parameters.push(limit);
+    const whereClause = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+
+    return this.dataSource.query(
+      `${SELECT} ${whereClause} ORDER BY d.decided_at DESC, d.id DESC LIMIT $${parameters.length}`,
+      parameters,
+    );
+  }
+}
+
+function toDecision(row: DecisionRow): Decision {
+  return {
+    id: row.id,
+    flow: row.flow,
+    campaignId: row.campaign_id,
+    actionId: row.action_id,
+    seriesId: row.series_id,
+    clearanceId: row.clearance_id,
+    customerId: row.customer_id,
+    isVisitor: row.is_visitor,
+    allowed: row.allowed,
+    mode: row.mode,
+    policy: row.policy,
+    reasons: row.reasons,
+    checks: row.checks,
+    decidedAt: row.decided_at.toISOString(),
+    latencyMs: row.latency_ms ?? 0,
+    reportedAt: row.reported_at ? row.reported_at.toISOString() : null,
+  };
+}
