@@ -29,7 +29,7 @@ import { CampaignSummary, CampaignSummaryReader } from './campaign-summary';
 import { ClearanceReader, ClearanceView } from './clearance-reader';
 import { parseDecisionFilters, parseDecisionPageQuery } from './decision-filters';
 import { DecisionPage, DecisionReader } from './decision-reader';
-import { csvHeader, toCsvLine, toNdjsonLine } from './export-format';
+import { csvHeader, toCsvLine } from './export-format';
 import { CAMPAIGN_SUMMARY_EXAMPLE, CLEARANCE_EXAMPLE, DECISION_EXAMPLE, ERROR_EXAMPLES } from './openapi-examples';
 
 const FILTER_QUERIES = [
@@ -91,13 +91,17 @@ export class AuditController {
   exportDecisions(@Query() query: Record<string, unknown>, @Res() reply: FastifyReply): void {
     const filters = parseDecisionFilters(query, ['format']);
     const format = parseFormat(query.format);
-    const batches = this.decisions.scan(filters);
+    const decisions = this.decisions;
     async function* lines(): AsyncGenerator<string> {
       if (format === 'csv') {
         yield csvHeader();
-      }
-      for await (const batch of batches) {
-        yield batch.map(format === 'csv' ? toCsvLine : toNdjsonLine).join('');
+        for await (const batch of decisions.scan(filters)) {
+          yield batch.map(toCsvLine).join('');
+        }
+      } else {
+        for await (const batch of decisions.scanJson(filters)) {
+          yield `${batch.join('\n')}\n`;
+        }
       }
     }
     const extension = format === 'csv' ? 'csv' : 'ndjson';

@@ -4,8 +4,7 @@ import { DataSource } from 'typeorm';
 import { DecisionCursor, encodeCursor } from './cursor';
 import { DecisionFilters, DecisionPageQuery } from './decision-filters';
 
-interface DecisionRow {
-  id: string;
+interface DecisionRow extends KeysetRow {
   flow: Decision['flow'];
   campaign_id: string | null;
   action_id: string | null;
@@ -19,7 +18,6 @@ interface DecisionRow {
   reasons: Decision['reasons'];
   checks: Decision['checks'];
   decided_at: Date;
-  cursor_time: string;
   latency_ms: number | null;
   reported_at: Date | null;
 }
@@ -29,13 +27,30 @@ export interface DecisionPage {
   nextCursor: string | null;
 }
 
-const SELECT = `
-  SELECT d.id, d.flow, d.campaign_id, d.action_id, d.series_id, d.clearance_id, d.customer_id, d.is_visitor,
-         d.allowed, d.mode, d.policy, d.reasons, d.checks, d.decided_at, d.latency_ms,
-         to_char(d.decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_time,
-         (SELECT cc.reported_at FROM clearance_customers cc
-           WHERE cc.clearance_id = d.clearance_id AND cc.decision_id = d.id) AS reported_at
-    FROM decisions d`;
+const REPORTED_AT = `CASE WHEN d.clearance_id IS NULL THEN NULL ELSE
+    (SELECT cc.reported_at FROM clearance_customers cc WHERE cc.clearance_id = d.clearance_id AND cc.decision_id = d.id)
+  END`;
+
+const CURSOR_TIME = `to_char(d.decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_time`;
+
+const COLUMNS = `d.id, d.flow, d.campaign_id, d.action_id, d.series_id, d.clearance_id, d.customer_id, d.is_visitor,
+  d.allowed, d.mode, d.policy, d.reasons, d.checks, d.decided_at, d.latency_ms, ${CURSOR_TIME},
+  ${REPORTED_AT} AS reported_at`;
+
+const ISO = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
+
+/** The same Decision shape as {@link toDecision}, rendered by PostgreSQL so that exports skip parse and stringify. */
+const JSON_LINE = `d.id, ${CURSOR_TIME}, json_build_object(
+  'id', d.id, 'flow', d.flow, 'campaignId', d.campaign_id, 'actionId', d.action_id, 'seriesId', d.series_id,
+  'clearanceId', d.clearance_id, 'customerId', d.customer_id, 'isVisitor', d.is_visitor, 'allowed', d.allowed,
+  'mode', d.mode, 'policy', d.policy, 'reasons', d.reasons, 'checks', d.checks,
+  'decidedAt', to_char(d.decided_at AT TIME ZONE 'UTC', ${ISO}), 'latencyMs', coalesce(d.latency_ms, 0),
+  'reportedAt', to_char((${REPORTED_AT}) AT TIME ZONE 'UTC', ${ISO}))::text AS line`;
+
+interface KeysetRow {
+  id: string;
+  cursor_time: string;
+}
 
 /** Reads of the audit: filtered pages newest first with keyset cursors, single records, and batched scans. */
 @Injectable()
@@ -43,7 +58,7 @@ export class DecisionReader {
   constructor(private readonly dataSource: DataSource) {}
 
   async page(query: DecisionPageQuery): Promise<DecisionPage> {
-    const rows = await this.fetch(query, query.cursor, query.limit + 1);
+    const rows = await this.fetch<DecisionRow>(COLUMNS, query, query.cursor, query.limit + 1);
     const items = rows.slice(0, query.limit);
     const last = rows.length > query.limit ? items[items.length - 1] : undefined;
 
@@ -54,28 +69,46 @@ export class DecisionReader {
   }
 
   async findById(id: string): Promise<Decision | undefined> {
-    const rows: DecisionRow[] = await this.dataSource.query(`${SELECT} WHERE d.id = $1`, [id]);
+    const rows: DecisionRow[] = await this.dataSource.query(`SELECT ${COLUMNS} FROM decisions d WHERE d.id = $1`, [id]);
 
     return rows[0] && toDecision(rows[0]);
   }
 
   /** Every matching decision, newest first, read in keyset batches so that memory stays flat. */
   async *scan(filters: DecisionFilters, batchSize = 5_000): AsyncGenerator<Decision[]> {
+    for await (const rows of this.batches<DecisionRow>(COLUMNS, filters, batchSize)) {
+      yield rows.map(toDecision);
+    }
+  }
+
+  /** Like {@link scan}, but each decision already serialised as its JSON text, for NDJSON exports. */
+  async *scanJson(filters: DecisionFilters, batchSize = 10_000): AsyncGenerator<string[]> {
+    for await (const rows of this.batches<KeysetRow & { line: string }>(JSON_LINE, filters, batchSize)) {
+      yield rows.map((row) => row.line);
+    }
+  }
+
+  private async *batches<T extends KeysetRow>(columns: string, filters: DecisionFilters, size: number) {
     let cursor: DecisionCursor | undefined;
     for (;;) {
-      const rows = await this.fetch(filters, cursor, batchSize);
+      const rows = await this.fetch<T>(columns, filters, cursor, size);
       if (rows.length > 0) {
-        yield rows.map(toDecision);
+        yield rows;
       }
       const last = rows[rows.length - 1];
-      if (!last || rows.length < batchSize) {
+      if (!last || rows.length < size) {
         return;
       }
       cursor = { decidedAt: last.cursor_time, id: last.id };
     }
   }
 
-  private fetch(filters: DecisionFilters, cursor: DecisionCursor | undefined, limit: number): Promise<DecisionRow[]> {
+  private fetch<T>(
+    columns: string,
+    filters: DecisionFilters,
+    cursor: DecisionCursor | undefined,
+    limit: number,
+  ): Promise<T[]> {
     const conditions: string[] = [];
     const parameters: unknown[] = [];
     const where = (sql: (placeholder: string) => string, value: unknown): void => {
@@ -114,7 +147,7 @@ export class DecisionReader {
     const whereClause = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
 
     return this.dataSource.query(
-      `${SELECT} ${whereClause} ORDER BY d.decided_at DESC, d.id DESC LIMIT $${parameters.length}`,
+      `SELECT ${columns} FROM decisions d ${whereClause} ORDER BY d.decided_at DESC, d.id DESC LIMIT $${parameters.length}`,
       parameters,
     );
   }

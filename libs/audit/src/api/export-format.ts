@@ -18,10 +18,6 @@ export const CSV_COLUMNS = [
   'reportedAt',
 ] as const;
 
-export function toNdjsonLine(decision: Decision): string {
-  return `${JSON.stringify(decision)}\n`;
-}
-
 export function csvHeader(): string {
   return `${CSV_COLUMNS.join(',')}\r\n`;
 }
