@@ -36,6 +36,7 @@ export class AppModule {
           acquireTimeoutMs: config.database.acquireTimeoutMs,
           statementTimeoutMs: config.database.statementTimeoutMs,
           startupTimeoutMs: config.database.startupTimeoutMs,
+          migrate: config.database.migrateOnStart,
           applicationName: 'optimove-clearance',
         }),
         AuditApiModule.forRoot({ apiKeys: config.audit.apiKeys, rateLimit: config.audit.rateLimit }),

@@ -70,6 +70,7 @@ const VARIABLES = {
   DATABASE_STATEMENT_TIMEOUT_MS: integer(100, 3_600_000).default(30_000),
   DATABASE_STARTUP_TIMEOUT_SECONDS: integer(0, 600).default(30),
   EMBEDDED_DATABASE_DIR: z.string().min(1).default('.data/pglite'),
+  MIGRATE_ON_START: booleanFlag.default(true),
   OPTIMOVE_API_URL: httpUrl.optional(),
   OPTIMOVE_GATEWAY_API_URL: httpUrl.optional(),
   OPTIMOVE_API_KEY: z.string().min(1).optional(),
@@ -181,6 +182,7 @@ function toServiceConfig(v: Values): ServiceConfig {
       acquireTimeoutMs: v.DATABASE_ACQUIRE_TIMEOUT_MS,
       statementTimeoutMs: v.DATABASE_STATEMENT_TIMEOUT_MS,
       startupTimeoutMs: v.DATABASE_STARTUP_TIMEOUT_SECONDS * 1000,
+      migrateOnStart: v.MIGRATE_ON_START,
     },
     optimove: {
       apiUrl: v.OPTIMOVE_API_URL,

@@ -30,6 +30,8 @@ export interface ServiceConfig {
     statementTimeoutMs: number;
     /** How long start-up keeps retrying an unreachable database before giving up. */
     startupTimeoutMs: number;
+    /** Apply pending migrations at start-up; off when a rollout runs `npm run migrate` (or its init step) first. */
+    migrateOnStart: boolean;
   };
   optimove: {
     apiUrl: string | undefined;

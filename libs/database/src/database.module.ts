@@ -4,7 +4,7 @@ import { DataSource } from 'typeorm';
 import { DatabaseHealthIndicator } from './database.health';
 import { ConfigurableDatabaseModule, DATABASE_MODULE_OPTIONS } from './database.module-definition';
 import { DatabaseModuleOptions } from './database.options';
-import { applyMigrations, connectWithRetry } from './database-startup';
+import { applyMigrations, connectWithRetry, migrationsAreApplied } from './database-startup';
 import { ensureDecisionPartitions } from './partitions';
 
 @Injectable()
@@ -24,7 +24,11 @@ async function openDataSource(options: DatabaseModuleOptions): Promise<DataSourc
   try {
     if (options.migrate !== false) {
       await applyMigrations(dataSource, logger);
+    }
+    if (await migrationsAreApplied(dataSource)) {
       await ensureDecisionPartitions(dataSource);
+    } else {
+      logger.warn('migrations are pending: readiness stays 503 until they are applied (npm run migrate)');
     }
   } catch (error) {
     await dataSource.destroy();
