@@ -1,0 +1,6 @@
+import { AuditWriterOptions } from './audit-writer.service';
+
+/** Options of {@link AuditModule}. */
+export interface AuditModuleOptions {
+  writer?: AuditWriterOptions;
+}

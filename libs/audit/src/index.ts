@@ -1,0 +1,5 @@
+export { AuditModule } from './audit.module';
+export type { AuditModuleOptions } from './audit.options';
+export { AuditWriter, AuditWriterClosedError } from './audit-writer.service';
+export type { AuditWriterOptions, AuditWriterStats } from './audit-writer.service';
+export * from './api';

@@ -1,0 +1,9 @@
+import { DecisionEngineOptions } from './decision-engine.service';
+
+/** Options of {@link DecisionsModule}; the app maps `POLICY_FILE` and `PROMO_CONCURRENCY` into them. */
+export interface DecisionsModuleOptions extends DecisionEngineOptions {
+  /** JSON or YAML policy file; without it (and without `policyDocument`) the built-in default applies. */
+  policyFile?: string;
+  /** A policy document given inline (same format as the file); takes precedence over `policyFile`. */
+  policyDocument?: unknown;
+}

@@ -1,0 +1,240 @@
+import { applyMigrations, connectWithRetry } from '@app/database';
+import {
+  ActivationLedger,
+  activationIdempotencyKey,
+  ActivationRequest,
+  HttpPromoActivationAdapter,
+  RecordingPromoActivationAdapter,
+} from '@app/promo-activation';
+import { Logger } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { createTestDatabase, TestDatabase } from '../support/test-database';
+import { HttpStub, startHttpStub } from './support/http-stub';
+
+const PARTS = { campaignId: '42', occurrence: 'clearance-1', customerId: 'C1', promoCode: 'WELCOME' };
+
+function requestFor(customerId: string, promoCode = 'WELCOME'): ActivationRequest {
+  const parts = { ...PARTS, customerId, promoCode };
+
+  return { ...parts, idempotencyKey: activationIdempotencyKey(parts), flow: 'scheduled' };
+}
+
+describe('activationIdempotencyKey', () => {
+  it('should give the same key for the same parts, every time', () => {
+    const key = activationIdempotencyKey(PARTS);
+
+    expect(activationIdempotencyKey({ ...PARTS })).toBe(key);
+    // Pinned: a change of this value means keys changed across releases, so customers could be activated twice.
+    expect(key).toBe('pa1-LmUBmXxnuKMq2kYODZdaRhlbtoK1WyCbXbaVyIOBLyc');
+    expect(key).toMatch(/^pa1-[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('should differ whenever a part differs, even when the concatenation is the same', () => {
+    const keys = new Set([
+      activationIdempotencyKey(PARTS),
+      activationIdempotencyKey({ ...PARTS, occurrence: 'clearance-2' }),
+      activationIdempotencyKey({ ...PARTS, customerId: 'C2' }),
+      activationIdempotencyKey({ ...PARTS, promoCode: 'OTHER' }),
+      activationIdempotencyKey({ ...PARTS, campaignId: '43' }),
+      activationIdempotencyKey({ ...PARTS, customerId: 'C1|WELCOME', promoCode: '' }),
+      activationIdempotencyKey({ ...PARTS, customerId: 'C1', promoCode: '|WELCOME' }),
+    ]);
+
+    expect(keys.size).toBe(7);
+  });
+});
+
+describe(HttpPromoActivationAdapter.name, () => {
+  let stub: HttpStub;
+  let sut: HttpPromoActivationAdapter;
+
+  beforeAll(async () => {
+    jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    stub = await startHttpStub(() => ({ status: 500 }));
+    sut = new HttpPromoActivationAdapter({
+      url: stub.url,
+      token: 'promo-token',
+      requestTimeoutMs: 150,
+      initialBackoffMs: 10,
+    });
+  });
+
+  afterAll(async () => {
+    await sut.onApplicationShutdown();
+    await stub.close();
+  });
+
+  beforeEach(() => {
+    stub.requests.length = 0;
+  });
+
+  it('should retry a 409 with the same key until the activation succeeds', async () => {
+    let calls = 0;
+    stub.handler = () =>
+      ++calls < 3 ? { status: 409 } : { status: 201, body: { activationId: 'A-1', status: 'activated' } };
+    const request = requestFor('C1');
+
+    const result = await sut.activate(request, { deadline: Date.now() + 2000 });
+
+    expect(result).toEqual({ status: 'activated', activationId: 'A-1', attempts: 3 });
+    expect(stub.requests.map((received) => received.headers['idempotency-key'])).toEqual([
+      request.idempotencyKey,
+      request.idempotencyKey,
+      request.idempotencyKey,
+    ]);
+    expect(stub.requests[0]).toMatchObject({
+      method: 'POST',
+      url: '/activations',
+      body: { customerId: 'C1', promoCode: 'WELCOME', campaignId: '42', flow: 'scheduled' },
+    });
+    expect(stub.requests[0].headers.authorization).toBe('Bearer promo-token');
+  });
+
+  it('should take a 422 as a final rejection, without retrying', async () => {
+    stub.handler = () => ({ status: 422, body: { reason: 'promo exhausted' } });
+
+    const result = await sut.activate(requestFor('C2'), { deadline: Date.now() + 2000 });
+
+    expect(result).toEqual({ status: 'rejected', reason: 'promo exhausted', attempts: 1 });
+    expect(stub.requests).toHaveLength(1);
+  });
+
+  it('should retry a failing promo system and report it unavailable before the deadline', async () => {
+    stub.handler = () => ({ status: 503 });
+    const deadline = Date.now() + 400;
+
+    const result = await sut.activate(requestFor('C3'), { deadline });
+
+    expect(result.status).toBe('unavailable');
+    expect(result.attempts).toBeGreaterThan(1);
+    expect(result.attempts).toBe(stub.requests.length);
+    expect(Date.now()).toBeLessThanOrEqual(deadline + 500);
+  });
+
+  it('should report a slow promo system unavailable within the deadline', async () => {
+    stub.handler = () => ({ status: 201, body: { activationId: 'late' }, delayMs: 3000 });
+    const deadline = Date.now() + 350;
+
+    const result = await sut.activate(requestFor('C4'), { deadline });
+
+    expect(result).toMatchObject({ status: 'unavailable', error: expect.stringMatching(/no answer within/) });
+    expect(Date.now()).toBeLessThanOrEqual(deadline + 1000);
+  });
+
+  it('should stop when the AbortSignal fires', async () => {
+    stub.handler = () => ({ status: 409 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 80);
+
+    const result = await sut.activate(requestFor('C5'), { deadline: Date.now() + 5000, signal: controller.signal });
+
+    expect(result.status).toBe('unavailable');
+  });
+
+  it('should cancel with DELETE, retrying while the activation is in flight', async () => {
+    let calls = 0;
+    stub.handler = (received) =>
+      received.url.endsWith(encodeURIComponent('never'))
+        ? { status: 404 }
+        : ++calls < 2
+          ? { status: 409 }
+          : { status: 204 };
+    const key = requestFor('C6').idempotencyKey;
+
+    await expect(sut.cancel(key, { deadline: Date.now() + 2000 })).resolves.toEqual({ status: 'cancelled' });
+    await expect(sut.cancel('never', { deadline: Date.now() + 2000 })).resolves.toEqual({ status: 'not-activated' });
+    expect(stub.requests.map((received) => `${received.method} ${received.url}`)).toEqual([
+      `DELETE /activations/${key}`,
+      `DELETE /activations/${key}`,
+      'DELETE /activations/never',
+    ]);
+  });
+});
+
+describe(RecordingPromoActivationAdapter.name, () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let stub: HttpStub;
+  let http: HttpPromoActivationAdapter;
+  let ledger: ActivationLedger;
+  let sut: RecordingPromoActivationAdapter;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('promo_ledger');
+    const settings = {
+      url: database.url,
+      poolMax: 4,
+      acquireTimeoutMs: 2000,
+      statementTimeoutMs: 5000,
+      applicationName: 'test',
+    };
+    dataSource = await connectWithRetry(settings, 5000, new Logger('test'));
+    await applyMigrations(dataSource, new Logger('test'));
+    stub = await startHttpStub(() => ({ status: 500 }));
+    http = new HttpPromoActivationAdapter({ url: stub.url, requestTimeoutMs: 100, initialBackoffMs: 10 });
+    ledger = new ActivationLedger(dataSource);
+    sut = new RecordingPromoActivationAdapter(http, ledger);
+  });
+
+  afterAll(async () => {
+    await sut.onApplicationShutdown();
+    await stub.close();
+    await dataSource.destroy();
+    await database.drop();
+  });
+
+  beforeEach(() => {
+    stub.requests.length = 0;
+  });
+
+  it('should record the activation and never call the promo system again for the same key', async () => {
+    stub.handler = () => ({ status: 200, body: { activationId: 'A-9', status: 'activated' } });
+    const request = requestFor('L1');
+
+    const first = await sut.activate(request, { deadline: Date.now() + 1000 });
+    const second = await sut.activate(request, { deadline: Date.now() + 1000 });
+
+    expect(first).toMatchObject({ status: 'activated', activationId: 'A-9' });
+    expect(second).toMatchObject({ status: 'activated', activationId: 'A-9' });
+    expect(stub.requests).toHaveLength(1);
+    await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({
+      state: 'activated',
+      activationId: 'A-9',
+      attempts: 1,
+    });
+  });
+
+  it('should keep a rejection final', async () => {
+    stub.handler = () => ({ status: 422, body: { reason: 'not eligible' } });
+    const request = requestFor('L2');
+
+    await sut.activate(request, { deadline: Date.now() + 1000 });
+    const again = await sut.activate(request, { deadline: Date.now() + 1000 });
+
+    expect(again).toMatchObject({ status: 'rejected', reason: 'not eligible' });
+    expect(stub.requests).toHaveLength(1);
+    await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'rejected' });
+  });
+
+  it('should leave a late activation findable, and cancel it', async () => {
+    stub.handler = (received) =>
+      received.method === 'DELETE' ? { status: 409 } : { status: 201, body: { activationId: 'late' }, delayMs: 500 };
+    const request = requestFor('L3');
+
+    const result = await sut.activate(request, { deadline: Date.now() + 150 });
+
+    expect(result.status).toBe('unavailable');
+    await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'unavailable' });
+
+    const pending = await sut.cancel(request.idempotencyKey, { deadline: Date.now() + 100 });
+    expect(pending.status).toBe('unavailable');
+    await expect(ledger.findCancelling(10)).resolves.toContain(request.idempotencyKey);
+
+    stub.handler = () => ({ status: 204 });
+    await expect(sut.cancel(request.idempotencyKey, { deadline: Date.now() + 1000 })).resolves.toEqual({
+      status: 'cancelled',
+    });
+    await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'cancelled' });
+    await expect(sut.activate(request, { deadline: Date.now() + 1000 })).resolves.toMatchObject({ status: 'rejected' });
+  });
+});
