@@ -37,6 +37,11 @@ export interface DecisionBatchRequest {
   signal?: AbortSignal;
   /** Epoch ms when the request arrived, for `latencyMs`; defaults to the call's start. */
   startedAt?: number;
+  /**
+   * Records this call's decisions instead of the engine's recorder: the scheduled flow commits a slice's decisions
+   * in the same transaction as the slice's progress, under its lease.
+   */
+  recorder?: DecisionRecorderPort;
 }
 
 /**
@@ -145,7 +150,7 @@ export class DecisionEngine implements OnApplicationShutdown {
     }
 
     try {
-      await this.recorder.record(decisions);
+      await (request.recorder ?? this.recorder).record(decisions);
     } catch (error) {
       const message = `decision could not be recorded: ${describe(error)}`;
       this.logger.warn(`${message}; denying ${decisions.length} customer(s)`);

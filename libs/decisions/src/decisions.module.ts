@@ -1,12 +1,12 @@
 import { ProfileSourcePort } from '@app/compliance';
 import { PromoActivationPort } from '@app/promo-activation';
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
 import { DecisionEngine } from './decision-engine.service';
 import { DecisionRecorderPort } from './decision-recorder.port';
 import { ConfigurableDecisionsModule, DECISIONS_MODULE_OPTIONS } from './decisions.module-definition';
 import { DecisionsModuleOptions } from './decisions.options';
 import { PolicySet } from './policy';
-import { assertPolicyDependencies } from './policy-dependencies';
+import { assertPolicyDependencies, PolicyDependencyError } from './policy-dependencies';
 import { loadPolicies, parsePolicyDocument } from './policy-file';
 
 async function createPolicySet(
@@ -18,10 +18,17 @@ async function createPolicySet(
     options.policyDocument === undefined
       ? await loadPolicies(options.policyFile)
       : new PolicySet(parsePolicyDocument(options.policyDocument, 'policyDocument'));
-  assertPolicyDependencies(policies, {
-    profileSource: profiles !== null && profiles !== undefined,
-    promoSystem: promos !== null && promos !== undefined,
-  });
+  try {
+    assertPolicyDependencies(policies, {
+      profileSource: profiles !== null && profiles !== undefined,
+      promoSystem: promos !== null && promos !== undefined,
+    });
+  } catch (error) {
+    if (options.requireAdapters !== false || !(error instanceof PolicyDependencyError)) {
+      throw error;
+    }
+    new Logger('Policies').warn(`${error.message}: every decision that needs them will be denied (*_UNAVAILABLE)`);
+  }
 
   return policies;
 }
