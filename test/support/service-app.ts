@@ -13,7 +13,7 @@ export interface RunningService {
 
 /**
  * Starts the real service in this process on a random port against `databaseUrl`, with optional extra controllers
- * (test-only endpoints). Environment variables are given explicitly, never taken from the test's own environment.
+ * (test-only endpoints) and modules. Environment variables are given explicitly, never taken from the test's own environment.
  */
 export async function startService(
   databaseUrl: string,

@@ -1,11 +1,16 @@
+import { AuditApiModule, AuditModule } from '@app/audit';
 import { ServiceConfig } from '@app/config';
-import { AuditApiModule } from '@app/audit';
+import { ComplianceModule } from '@app/compliance';
 import { DatabaseModule } from '@app/database';
+import { DecisionsModule } from '@app/decisions';
 import { MetricsModule } from '@app/observability';
+import { OptimoveModule } from '@app/optimove';
+import { PromoActivationModule } from '@app/promo-activation';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { LoggerModule } from 'nestjs-pino';
+import { Registry } from 'prom-client';
 import { HttpExceptionFilter } from './errors/http-exception.filter';
 import { HealthController } from './health/health.controller';
 import { ShutdownState } from './health/shutdown-state';
@@ -39,6 +44,26 @@ export class AppModule {
           migrate: config.database.migrateOnStart,
           applicationName: 'optimove-clearance',
         }),
+        ...optimoveModules(config),
+        ComplianceModule.forRoot({
+          isGlobal: true,
+          profileSource: config.profile.apiUrl
+            ? { url: config.profile.apiUrl, token: config.profile.apiToken }
+            : undefined,
+        }),
+        PromoActivationModule.forRoot({
+          isGlobal: true,
+          promoSystem: config.promo.apiUrl ? { url: config.promo.apiUrl, token: config.promo.apiToken } : undefined,
+        }),
+        DecisionsModule.forRootAsync({
+          isGlobal: true,
+          imports: [AuditModule.forRoot({})],
+          useFactory: () => ({
+            policyFile: config.policyFile,
+            promoConcurrency: config.promo.concurrency,
+            requireAdapters: config.nodeEnv === 'production' || config.policyFile !== undefined,
+          }),
+        }),
         AuditApiModule.forRoot({ apiKeys: config.audit.apiKeys, rateLimit: config.audit.rateLimit }),
       ],
       controllers: [HealthController, MetricsController],
@@ -50,4 +75,20 @@ export class AppModule {
       exports: [SERVICE_CONFIG],
     };
   }
+}
+
+/** The Optimove client, when the service is configured to reach Optimove. */
+function optimoveModules(config: ServiceConfig): DynamicModule[] {
+  const { apiUrl, apiKey, gatewayApiUrl, timezone, rateLimit } = config.optimove;
+  if (!apiUrl || !apiKey) {
+    return [];
+  }
+
+  return [
+    OptimoveModule.forRootAsync({
+      isGlobal: true,
+      inject: [Registry],
+      useFactory: (registry: Registry) => ({ apiUrl, apiKey, gatewayApiUrl, timeZone: timezone, rateLimit, registry }),
+    }),
+  ];
 }

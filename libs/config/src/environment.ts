@@ -76,6 +76,22 @@ const VARIABLES = {
   OPTIMOVE_API_KEY: z.string().min(1).optional(),
   OPTIMOVE_TIMEZONE: timezone.default('UTC'),
   OPTIMOVE_REGISTER_ON_BOOT: booleanFlag.default(false),
+  OPTIMOVE_RATE_LIMIT: z
+    .string()
+    .transform((raw, ctx) => {
+      if (raw === 'off') {
+        return false as const;
+      }
+      const parsed = rate.safeParse(raw);
+      if (!parsed.success) {
+        ctx.addIssue({ code: 'custom', message: 'must be <requests>/<seconds> (e.g. 50/10) or off' });
+
+        return z.NEVER;
+      }
+
+      return parsed.data;
+    })
+    .default({ requests: 50, windowMs: 10_000 }),
   LISTENER_TOKEN: secret.optional(),
   GATEWAY_TOKEN: secret.optional(),
   GATEWAY_TIMEOUT_MS: integer(0, 2500).default(2000),
@@ -190,6 +206,7 @@ function toServiceConfig(v: Values): ServiceConfig {
       apiKey: v.OPTIMOVE_API_KEY,
       timezone: v.OPTIMOVE_TIMEZONE,
       registerOnBoot: v.OPTIMOVE_REGISTER_ON_BOOT,
+      rateLimit: v.OPTIMOVE_RATE_LIMIT,
     },
     listener: { token: v.LISTENER_TOKEN },
     gateway: { token: v.GATEWAY_TOKEN, timeoutMs: v.GATEWAY_TIMEOUT_MS, marginMs: v.GATEWAY_MARGIN_MS },

@@ -39,6 +39,8 @@ export interface ServiceConfig {
     apiKey: string | undefined;
     timezone: string;
     registerOnBoot: boolean;
+    /** Client-side limit on calls to Optimove, shared by nothing else: give each replica its share. */
+    rateLimit: { requests: number; windowMs: number } | false;
   };
   listener: { token: string | undefined };
   gateway: { token: string | undefined; timeoutMs: number; marginMs: number };
