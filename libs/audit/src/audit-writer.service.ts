@@ -1,6 +1,7 @@
 import { Decision, DecisionRecorderPort } from '@app/decisions';
 import { BeforeApplicationShutdown, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { insertDecisions } from './decision-insert';
 
 /** Tuning of the group-committing {@link AuditWriter}. */
 export interface AuditWriterOptions {
@@ -39,15 +40,6 @@ interface Entry {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const INSERT_DECISIONS = `
-  INSERT INTO decisions (id, decided_at, flow, campaign_id, action_id, series_id, clearance_id, customer_id,
-                         is_visitor, allowed, mode, policy, reason_codes, reasons, checks, latency_ms)
-  SELECT id, decided_at, flow, campaign_id, action_id, series_id, clearance_id, customer_id,
-         is_visitor, allowed, mode, policy, reason_codes, reasons, checks, latency_ms
-  FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, decided_at timestamptz, flow text, campaign_id text,
-       action_id text, series_id text, clearance_id uuid, customer_id text, is_visitor boolean, allowed boolean,
-       mode text, policy text, reason_codes text[], reasons jsonb, checks jsonb, latency_ms integer)`;
-
 /** A decision that the table would refuse, so that it fails its own caller instead of a whole shared batch. */
 function invalidField(decision: Decision): string | null {
   if (!UUID.test(decision.id)) {
@@ -67,27 +59,6 @@ function invalidField(decision: Decision): string | null {
   }
 
   return null;
-}
-
-function toRow(decision: Decision): Record<string, unknown> {
-  return {
-    id: decision.id,
-    decided_at: decision.decidedAt,
-    flow: decision.flow,
-    campaign_id: decision.campaignId,
-    action_id: decision.actionId,
-    series_id: decision.seriesId,
-    clearance_id: decision.clearanceId,
-    customer_id: decision.customerId,
-    is_visitor: decision.isVisitor,
-    allowed: decision.allowed,
-    mode: decision.mode,
-    policy: decision.policy,
-    reason_codes: decision.reasons.map((reason) => reason.code),
-    reasons: decision.reasons,
-    checks: decision.checks,
-    latency_ms: Math.round(decision.latencyMs),
-  };
 }
 
 /**
@@ -241,7 +212,7 @@ export class AuditWriter extends DecisionRecorderPort implements BeforeApplicati
   }
 
   private async insert(decisions: readonly Decision[]): Promise<void> {
-    await this.dataSource.query(INSERT_DECISIONS, [JSON.stringify(decisions.map(toRow))]);
+    await insertDecisions(this.dataSource, decisions);
   }
 
   private noteStatement(rows: number): void {
