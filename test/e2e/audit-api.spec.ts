@@ -41,8 +41,8 @@ describe('audit API', () => {
       5_000,
     );
     await dataSource.query(
-      `INSERT INTO clearances (id, campaign_id, clearance_required_by, report_by, source, status, total, approved, denied, reported)
-       VALUES ($1, '200', now() + interval '1 hour', now() + interval '59 minutes', 'optimove', 'deciding', 10, 4, 3, 2)`,
+      `INSERT INTO clearances (id, campaign_id, clearance_required_by, report_by, decide_by, source, status, total, approved, denied, reported)
+       VALUES ($1, '200', now() + interval '1 hour', now() + interval '59 minutes', now() + interval '58 minutes', 'optimove', 'deciding', 10, 4, 3, 2)`,
       [clearanceId],
     );
     await insertDecisionRows(dataSource, [

@@ -44,7 +44,13 @@ export interface ServiceConfig {
   };
   listener: { token: string | undefined };
   gateway: { token: string | undefined; timeoutMs: number; marginMs: number };
-  clearance: { safetyMarginSeconds: number };
+  clearance: {
+    safetyMarginSeconds: number;
+    /** Between the decision cut-off and the report deadline, for the last reports. */
+    reportReserveSeconds: number;
+    sliceConcurrency: number;
+    workersEnabled: boolean;
+  };
   promo: { apiUrl: string | undefined; apiToken: string | undefined; concurrency: number };
   profile: { apiUrl: string | undefined; apiToken: string | undefined };
   policyFile: string | undefined;

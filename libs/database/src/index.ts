@@ -14,3 +14,4 @@ export { startEmbeddedDatabase } from './embedded-database';
 export type { EmbeddedDatabase } from './embedded-database';
 export { MIGRATIONS } from './migrations';
 export { ensureDecisionPartitions } from './partitions';
+export { rowsOf } from './rows';

@@ -1,2 +1,3 @@
+export { counter, gauge, histogram } from './metric-factory';
 export { MetricsModule } from './metrics.module';
 export { redactUrl, REDACTED_LOG_PATHS } from './redaction';

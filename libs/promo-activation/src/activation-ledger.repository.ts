@@ -1,3 +1,4 @@
+import { rowsOf } from '@app/database';
 import { DataSource } from 'typeorm';
 import { ActivationRequest } from './promo-activation.port';
 
@@ -90,11 +91,13 @@ export class ActivationLedger {
 
   /** Marks the key for cancellation; false when nothing that may have been activated is known under it. */
   async markCancelling(key: string): Promise<boolean> {
-    const rows: unknown[] = await this.dataSource.query(
-      `UPDATE promo_activations SET state = 'cancelling', updated_at = now()
-       WHERE idempotency_key = $1 AND state IN ('pending', 'activated', 'unavailable', 'cancelling')
-       RETURNING idempotency_key`,
-      [key],
+    const rows = rowsOf<unknown>(
+      await this.dataSource.query(
+        `UPDATE promo_activations SET state = 'cancelling', updated_at = now()
+         WHERE idempotency_key = $1 AND state IN ('pending', 'activated', 'unavailable', 'cancelling')
+         RETURNING idempotency_key`,
+        [key],
+      ),
     );
 
     return rows.length > 0;

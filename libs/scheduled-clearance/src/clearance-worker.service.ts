@@ -1,0 +1,357 @@
+import { Decision, DecisionEngine, DecisionRecorderPort } from '@app/decisions';
+import { counter, gauge } from '@app/observability';
+import { OptimoveClient } from '@app/optimove';
+import {
+  BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  Optional,
+} from '@nestjs/common';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Counter, Registry } from 'prom-client';
+import { ClearanceRepository, FetchLease, LeaseLostError, ReportBatch, SliceLease } from './clearance.repository';
+import { SCHEDULED_CLEARANCE_OPTIONS } from './scheduled-clearance.module-definition';
+import { ScheduledClearanceOptions } from './scheduled-clearance.options';
+
+const OPTIMOVE_MAX_PER_CALL = 10_000;
+const REPORT_LEASE_MS = 20_000;
+const REPORT_RETRY_MS = 2_000;
+const FETCH_RETRY_MS = 2_000;
+const MAINTENANCE_INTERVAL_MS = 1_000;
+const SHUTDOWN_WAIT_MS = 10_000;
+
+/**
+ * The scheduled flow's workers, one set per replica, sharing the work through PostgreSQL:
+ * - a fetcher streams a clearance's target group from Optimove into its customer rows, under the fetch lease;
+ * - slice workers claim slices of customers under lease and decide them through the engine, committing the
+ *   decisions and the slice's progress in one transaction that checks the lease's fencing token;
+ * - a reporter sends approvals to Optimove in calls of at most 10,000, as they accumulate;
+ * - maintenance, run by one replica at a time under an advisory lock, denies what is undecided at the cut-off and
+ *   closes finished clearances.
+ */
+@Injectable()
+export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(ClearanceWorker.name);
+  private readonly workerId: string;
+  private readonly sliceSize: number;
+  private readonly leaseMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly reportMaxAgeMs: number;
+  private readonly loops: Promise<void>[] = [];
+  private readonly slicesInFlight = new Map<SliceLease, AbortController>();
+  private readonly decided: Counter<'outcome'>;
+  private readonly reports: Counter<'outcome'>;
+  private readonly sleepers = new Set<() => void>();
+  private stopping = false;
+
+  constructor(
+    private readonly repository: ClearanceRepository,
+    private readonly engine: DecisionEngine,
+    @Inject(SCHEDULED_CLEARANCE_OPTIONS) private readonly options: ScheduledClearanceOptions,
+    registry: Registry,
+    @Optional() private readonly optimove?: OptimoveClient,
+  ) {
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+    this.sliceSize = options.sliceSize ?? 1_000;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 500;
+    this.reportMaxAgeMs = options.reportMaxAgeMs ?? 5_000;
+    this.decided = counter(registry, {
+      name: 'clearance_customers_decided_total',
+      help: 'Customers of scheduled clearances decided by this replica, by outcome',
+      labelNames: ['outcome'],
+    });
+    this.reports = counter(registry, {
+      name: 'clearance_reports_total',
+      help: 'UpdateCustomerPromotionStatus calls made for clearances, by outcome',
+      labelNames: ['outcome'],
+    });
+    this.registerProgressGauge(registry);
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.options.workersEnabled === false) {
+      return;
+    }
+    this.loops.push(this.loop('fetch', () => this.fetchNext()));
+    for (let i = 0; i < (this.options.sliceConcurrency ?? 4); i++) {
+      this.loops.push(this.loop('decide', () => this.decideNextSlice()));
+    }
+    this.loops.push(this.loop('report', () => this.reportNext()));
+    this.loops.push(this.loop('maintenance', () => this.maintain(), MAINTENANCE_INTERVAL_MS));
+  }
+
+  /** Stops claiming work, lets slices in flight finish for a while, then hands the rest back to other replicas. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    const finished = Promise.all(this.loops);
+    const inTime = await Promise.race([finished.then(() => true), sleep(SHUTDOWN_WAIT_MS).then(() => false)]);
+    if (!inTime) {
+      for (const [slice, controller] of this.slicesInFlight) {
+        controller.abort(new LeaseLostError(`slice ${slice.sliceNo} handed back at shutdown`));
+        await this.repository.releaseSlice(slice, this.workerId).catch(() => undefined);
+      }
+      await finished;
+    }
+  }
+
+  /** New work arrived (a notification): look for it now rather than at the next poll. */
+  wake(): void {
+    for (const wakeUp of [...this.sleepers]) {
+      wakeUp();
+    }
+  }
+
+  private async loop(name: string, step: () => Promise<boolean>, idleMs = this.pollIntervalMs): Promise<void> {
+    while (!this.stopping) {
+      let busy = false;
+      try {
+        busy = await step();
+      } catch (error) {
+        this.logger.warn(`${name} step failed: ${describe(error)}`);
+      }
+      if (!busy && !this.stopping) {
+        await this.idle(idleMs);
+      }
+    }
+  }
+
+  private idle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wakeUp = (): void => {
+        clearTimeout(timer);
+        this.sleepers.delete(wakeUp);
+        resolve();
+      };
+      const timer = setTimeout(wakeUp, ms);
+      this.sleepers.add(wakeUp);
+    });
+  }
+
+  private async fetchNext(): Promise<boolean> {
+    const lease = await this.repository.claimFetch(this.workerId, this.leaseMs);
+    if (!lease) {
+      return false;
+    }
+    if (!this.optimove) {
+      await this.repository.failClearance(lease.clearanceId, 'the Optimove API is not configured');
+      this.logger.error(`clearance ${lease.clearanceId} failed: OPTIMOVE_API_URL and OPTIMOVE_API_KEY are not set`);
+
+      return true;
+    }
+    try {
+      await this.fetch(lease, this.optimove);
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        this.logger.warn(error.message);
+      } else {
+        this.logger.warn(`fetching clearance ${lease.clearanceId} failed, to be resumed: ${describe(error)}`);
+        await sleep(FETCH_RETRY_MS);
+        await this.repository.releaseFetch(lease, this.workerId);
+      }
+    }
+
+    return true;
+  }
+
+  private async fetch(lease: FetchLease, optimove: OptimoveClient): Promise<void> {
+    const signal = AbortSignal.timeout(Math.max(0, lease.decideBy.getTime() - Date.now()));
+    const pages = optimove.streamProcessedCampaignCustomers(lease.campaignId, {
+      startOffset: lease.fetchOffset,
+      signal,
+    });
+    for await (const page of pages) {
+      const customers = page.customers.map((customer) => ({
+        customerId: customer.customerId,
+        actionId: customer.actionId === undefined ? null : String(customer.actionId),
+        promoCode: customer.promoCode ?? null,
+      }));
+      await this.repository.storePage(
+        lease,
+        this.workerId,
+        { customers, nextOffset: page.nextOffset, last: page.last },
+        this.sliceSize,
+        this.leaseMs,
+      );
+      this.wake();
+      if (page.last || this.stopping) {
+        break;
+      }
+    }
+    if (this.stopping) {
+      await this.repository.releaseFetch(lease, this.workerId);
+    }
+  }
+
+  private async decideNextSlice(): Promise<boolean> {
+    const slice = await this.repository.claimSlice(this.workerId, this.leaseMs);
+    if (!slice) {
+      return false;
+    }
+    const controller = new AbortController();
+    this.slicesInFlight.set(slice, controller);
+    const renewal = setInterval(() => {
+      void this.repository.renewSlice(slice, this.workerId, this.leaseMs).then(
+        (held) => held || controller.abort(new LeaseLostError(`slice ${slice.sliceNo}`)),
+        () => undefined,
+      );
+    }, this.leaseMs / 3);
+    try {
+      await this.decideSlice(slice, controller.signal);
+    } finally {
+      clearInterval(renewal);
+      this.slicesInFlight.delete(slice);
+    }
+
+    return true;
+  }
+
+  private async decideSlice(slice: SliceLease, signal: AbortSignal): Promise<void> {
+    const customers = await this.repository.loadSliceCustomers(slice);
+    if (customers.length === 0) {
+      await this.repository.commitSlice(slice, this.workerId, []);
+
+      return;
+    }
+    const recorder: DecisionRecorderPort = {
+      record: async (decisions: readonly Decision[]) => {
+        if (signal.aborted) {
+          throw new LeaseLostError(`slice ${slice.sliceNo} of clearance ${slice.clearanceId}`);
+        }
+        await this.repository.commitSlice(slice, this.workerId, decisions);
+      },
+    };
+    const result = await this.engine.decide({
+      flow: 'scheduled',
+      campaignId: slice.campaignId,
+      occurrence: slice.clearanceId,
+      clearanceId: slice.clearanceId,
+      customers: customers.map((customer) => ({
+        customerId: customer.customerId,
+        actionId: customer.actionId,
+        promoCodes: customer.promoCode ? [customer.promoCode] : [],
+      })),
+      deadline: slice.decideBy.getTime(),
+      signal,
+      recorder,
+    });
+    if (!result.recorded) {
+      this.logger.warn(`slice ${slice.sliceNo} of clearance ${slice.clearanceId} not committed: ${result.error ?? ''}`);
+      await this.repository.releaseSlice(slice, this.workerId);
+
+      return;
+    }
+    const approved = result.decisions.filter((decision) => decision.allowed).length;
+    this.decided.inc({ outcome: 'approved' }, approved);
+    this.decided.inc({ outcome: 'denied' }, result.decisions.length - approved);
+    this.wake();
+  }
+
+  private async reportNext(): Promise<boolean> {
+    if (!this.optimove) {
+      return false;
+    }
+    const report =
+      (await this.repository.reclaimReport(this.workerId, REPORT_LEASE_MS)) ??
+      (await this.repository.openReport(this.workerId, OPTIMOVE_MAX_PER_CALL, this.reportMaxAgeMs, REPORT_LEASE_MS));
+    if (!report) {
+      return false;
+    }
+    await this.send(report, this.optimove);
+
+    return true;
+  }
+
+  private async send(report: ReportBatch, optimove: OptimoveClient): Promise<void> {
+    const timeoutMs = Math.min(REPORT_LEASE_MS - 2_000, report.clearanceRequiredBy.getTime() - Date.now());
+    try {
+      if (timeoutMs <= 0) {
+        throw new Error('ClearanceRequiredBy has passed');
+      }
+      await optimove.updateCustomerPromotionStatus(
+        report.campaignId,
+        report.customerIds.map((customerId) => ({ customerId, status: true })),
+        { timeoutMs },
+      );
+      await this.repository.markReportSent(report);
+      this.reports.inc({ outcome: 'sent' });
+    } catch (error) {
+      this.reports.inc({ outcome: 'failed' });
+      this.logger.warn(
+        `report ${report.reportId} of clearance ${report.clearanceId} (${report.customerIds.length} approvals) ` +
+          `failed, to be retried: ${describe(error)}`,
+      );
+      await this.repository.markReportFailed(report, describe(error), REPORT_RETRY_MS);
+    }
+  }
+
+  private async maintain(): Promise<boolean> {
+    await this.repository.runExclusively('scheduled-clearance:maintenance', async () => {
+      for (const clearance of await this.repository.clearancesPastCutOff()) {
+        const policy = this.engine.policies.select({ campaignId: clearance.campaignId }).name;
+        const denied = await this.repository.cutOff(clearance.id, policy);
+        if (denied > 0) {
+          this.logger.warn(`clearance ${clearance.id}: cut-off reached, ${denied} undecided customer(s) denied`);
+        }
+      }
+      const { completed, failed } = await this.repository.closeFinished();
+      for (const totals of completed) {
+        this.logger.log(
+          {
+            clearanceId: totals.id,
+            campaignId: totals.campaignId,
+            total: totals.total,
+            approved: totals.approved,
+            denied: totals.denied,
+            reported: totals.reported,
+            deadlineMet: totals.deadlineMet,
+            secondsToSpare: Math.round((totals.clearanceRequiredBy.getTime() - totals.finishedAt.getTime()) / 1000),
+          },
+          'clearance completed',
+        );
+      }
+      for (const totals of failed) {
+        this.logger.error(
+          {
+            clearanceId: totals.id,
+            campaignId: totals.campaignId,
+            approved: totals.approved,
+            reported: totals.reported,
+          },
+          'clearance failed: approvals were still unreported at ClearanceRequiredBy',
+        );
+      }
+    });
+
+    return false;
+  }
+
+  private registerProgressGauge(registry: Registry): void {
+    const repository = this.repository;
+    gauge(registry, {
+      name: 'clearance_open',
+      help: 'Open clearances: customers by state, and seconds left before the report deadline',
+      labelNames: ['clearance_id', 'campaign_id', 'measure'],
+      async collect() {
+        this.reset();
+        for (const progress of await repository.openProgress().catch(() => [])) {
+          const labels = { clearance_id: progress.id, campaign_id: progress.campaignId };
+          this.set({ ...labels, measure: 'total' }, progress.total);
+          this.set({ ...labels, measure: 'approved' }, progress.approved);
+          this.set({ ...labels, measure: 'denied' }, progress.denied);
+          this.set({ ...labels, measure: 'reported' }, progress.reported);
+          this.set({ ...labels, measure: 'seconds_to_report_deadline' }, progress.secondsLeft);
+        }
+      },
+    });
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,6 @@
+export { ClearanceIntake } from './clearance-intake.service';
+export type { IntakeResult } from './clearance-intake.service';
+export { MalformedNotificationError, parseEventNotification } from './event-notification';
+export type { EventNotification } from './event-notification';
+export { ScheduledClearanceModule } from './scheduled-clearance.module';
+export type { ScheduledClearanceOptions } from './scheduled-clearance.options';
