@@ -430,17 +430,20 @@ export class DecisionEngine implements OnApplicationShutdown {
     const results: ActivationResult[] = await Promise.all(
       item.promoCodes.map((promoCode, index) =>
         this.promoLimiter.run(() =>
-          promos.activate(
-            {
-              idempotencyKey: keys[index],
-              campaignId: request.campaignId,
-              occurrence: request.occurrence,
-              customerId,
-              promoCode,
-              flow: request.flow,
-            },
-            { deadline, signal },
-          ),
+          // A queued activation whose time ran out while it waited for a slot never starts.
+          signal.aborted || Date.now() >= deadline
+            ? Promise.resolve<ActivationResult>({ status: 'unavailable', error: 'no time left to start', attempts: 0 })
+            : promos.activate(
+                {
+                  idempotencyKey: keys[index],
+                  campaignId: request.campaignId,
+                  occurrence: request.occurrence,
+                  customerId,
+                  promoCode,
+                  flow: request.flow,
+                },
+                { deadline, signal },
+              ),
         ),
       ),
     );

@@ -25,6 +25,9 @@ export class RecordingPromoActivationAdapter extends PromoActivationPort impleme
   }
 
   async activate(request: ActivationRequest, options: PromoCallOptions): Promise<ActivationResult> {
+    if (options.signal?.aborted || Date.now() >= options.deadline) {
+      return { status: 'unavailable', error: 'no time left to start the activation', attempts: 0 };
+    }
     let record;
     try {
       record = await this.ledger.begin(request);

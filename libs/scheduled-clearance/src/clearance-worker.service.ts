@@ -23,6 +23,8 @@ const REPORT_RETRY_MS = 2_000;
 const FETCH_RETRY_MS = 2_000;
 const MAINTENANCE_INTERVAL_MS = 1_000;
 const SHUTDOWN_WAIT_MS = 10_000;
+/** The engine stops this long before the cut-off, so that its decisions commit before the cut-off fences slices. */
+const COMMIT_HEADROOM_MS = 1_500;
 
 /**
  * The scheduled flow's workers, one set per replica, sharing the work through PostgreSQL:
@@ -236,7 +238,7 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
         actionId: customer.actionId,
         promoCodes: customer.promoCode ? [customer.promoCode] : [],
       })),
-      deadline: slice.decideBy.getTime(),
+      deadline: slice.decideBy.getTime() - COMMIT_HEADROOM_MS,
       signal,
       recorder,
     });

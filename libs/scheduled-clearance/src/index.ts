@@ -4,3 +4,5 @@ export { MalformedNotificationError, parseEventNotification } from './event-noti
 export type { EventNotification } from './event-notification';
 export { ScheduledClearanceModule } from './scheduled-clearance.module';
 export type { ScheduledClearanceOptions } from './scheduled-clearance.options';
+export { ClearanceRepository, LeaseLostError } from './clearance.repository';
+export type { FetchLease, SliceLease, StoredCustomer } from './clearance.repository';

@@ -1,0 +1,244 @@
+import { applyMigrations, connectWithRetry } from '@app/database';
+import { Decision } from '@app/decisions';
+import { ClearanceRepository, LeaseLostError } from '@app/scheduled-clearance';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { createTestDatabase, TestDatabase } from '../support/test-database';
+
+const LEASE_MS = 30_000;
+
+function decisionFor(clearanceId: string, customerId: string, allowed: boolean): Decision {
+  return {
+    id: randomUUID(),
+    flow: 'scheduled',
+    campaignId: 'lease-test',
+    actionId: null,
+    seriesId: null,
+    clearanceId,
+    customerId,
+    isVisitor: false,
+    allowed,
+    mode: 'enforce',
+    policy: 'default',
+    reasons: allowed ? [] : [{ code: 'COMPLIANCE_KYC', message: 'not verified' }],
+    checks: [],
+    decidedAt: new Date().toISOString(),
+    latencyMs: 1,
+    reportedAt: null,
+  };
+}
+
+describe(ClearanceRepository.name, () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let sut: ClearanceRepository;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('clearance_leases');
+    dataSource = await connectWithRetry(
+      { url: database.url, poolMax: 6, acquireTimeoutMs: 5_000, statementTimeoutMs: 10_000, applicationName: 'test' },
+      5_000,
+    );
+    await applyMigrations(dataSource);
+    sut = new ClearanceRepository(dataSource);
+  });
+
+  beforeEach(async () => {
+    // Each test claims from a clean slate: the work left by earlier tests is set aside.
+    await dataSource.query(`UPDATE clearance_slices SET state = 'done'`);
+    await dataSource.query(`UPDATE clearances SET status = 'completed' WHERE status <> 'completed'`);
+  });
+
+  afterAll(async () => {
+    await dataSource.destroy();
+    await database.drop();
+  });
+
+  async function openWithCustomers(campaignId: string, customerIds: string[]): Promise<string> {
+    const deadline = new Date(Date.now() + 3_600_000);
+    const { clearanceId } = await sut.openClearance(
+      { campaignId, clearanceRequiredBy: deadline, reportBy: deadline, decideBy: deadline, source: 'admin' },
+      { eventTypeId: null, campaignId, optimoveTimestamp: null, clearanceRequiredBy: deadline, payload: {} },
+    );
+    const fetch = await sut.claimFetch('fetcher', LEASE_MS);
+    expect(fetch?.clearanceId).toBe(clearanceId);
+    await sut.storePage(
+      fetch!,
+      'fetcher',
+      {
+        customers: customerIds.map((customerId) => ({ customerId, actionId: null, promoCode: null })),
+        nextOffset: customerIds.length,
+        last: true,
+      },
+      1_000,
+      LEASE_MS,
+    );
+
+    return clearanceId;
+  }
+
+  it('should let a fetcher that lost its lease write nothing, and the new owner resume from the stored offset', async () => {
+    const deadline = new Date(Date.now() + 3_600_000);
+    const { clearanceId } = await sut.openClearance(
+      {
+        campaignId: 'fetch-fence',
+        clearanceRequiredBy: deadline,
+        reportBy: deadline,
+        decideBy: deadline,
+        source: 'admin',
+      },
+      {
+        eventTypeId: null,
+        campaignId: 'fetch-fence',
+        optimoveTimestamp: null,
+        clearanceRequiredBy: deadline,
+        payload: {},
+      },
+    );
+    const first = (await sut.claimFetch('replica-a', LEASE_MS))!;
+    await sut.storePage(
+      first,
+      'replica-a',
+      { customers: [{ customerId: 'F1', actionId: null, promoCode: null }], nextOffset: 1, last: false },
+      1_000,
+      LEASE_MS,
+    );
+    await dataSource.query(`UPDATE clearances SET lease_expires_at = now() - interval '1 second' WHERE id = $1`, [
+      clearanceId,
+    ]);
+
+    const second = (await sut.claimFetch('replica-b', LEASE_MS))!;
+
+    expect(second.fetchOffset).toBe(1);
+    expect(second.fencingToken).toBeGreaterThan(first.fencingToken);
+    await expect(
+      sut.storePage(
+        first,
+        'replica-a',
+        { customers: [{ customerId: 'STALE', actionId: null, promoCode: null }], nextOffset: 2, last: true },
+        1_000,
+        LEASE_MS,
+      ),
+    ).rejects.toThrow(LeaseLostError);
+    await sut.storePage(
+      second,
+      'replica-b',
+      {
+        customers: [
+          { customerId: 'F1', actionId: null, promoCode: null },
+          { customerId: 'F2', actionId: null, promoCode: null },
+        ],
+        nextOffset: 3,
+        last: true,
+      },
+      1_000,
+      LEASE_MS,
+    );
+    const customers: { customer_id: string }[] = await dataSource.query(
+      `SELECT customer_id FROM clearance_customers WHERE clearance_id = $1 ORDER BY seq`,
+      [clearanceId],
+    );
+    expect(customers.map((row) => row.customer_id)).toEqual(['F1', 'F2']);
+  });
+
+  it('should give an expired slice to another worker and refuse the first worker its late commit', async () => {
+    const clearanceId = await openWithCustomers('slice-fence', ['S1', 'S2', 'S3']);
+    const stalled = (await sut.claimSlice('replica-a', LEASE_MS))!;
+    await dataSource.query(
+      `UPDATE clearance_slices SET lease_expires_at = now() - interval '1 second' WHERE clearance_id = $1`,
+      [clearanceId],
+    );
+
+    const takenOver = (await sut.claimSlice('replica-b', LEASE_MS))!;
+    const customers = await sut.loadSliceCustomers(takenOver);
+
+    expect(takenOver.sliceNo).toBe(stalled.sliceNo);
+    expect(takenOver.fencingToken).toBe(stalled.fencingToken + 1);
+    await expect(
+      sut.commitSlice(
+        stalled,
+        'replica-a',
+        customers.map((c) => decisionFor(clearanceId, c.customerId, true)),
+      ),
+    ).rejects.toThrow(LeaseLostError);
+    await sut.commitSlice(
+      takenOver,
+      'replica-b',
+      customers.map((c) => decisionFor(clearanceId, c.customerId, c.customerId !== 'S2')),
+    );
+    const decisions: { customer_id: string; allowed: boolean }[] = await dataSource.query(
+      `SELECT customer_id, allowed FROM decisions WHERE clearance_id = $1 ORDER BY customer_id`,
+      [clearanceId],
+    );
+    expect(decisions).toEqual([
+      { customer_id: 'S1', allowed: true },
+      { customer_id: 'S2', allowed: false },
+      { customer_id: 'S3', allowed: true },
+    ]);
+    const [counts]: { approved: string; denied: string }[] = await dataSource.query(
+      `SELECT approved, denied FROM clearances WHERE id = $1`,
+      [clearanceId],
+    );
+    expect(counts).toEqual({ approved: '2', denied: '1' });
+    expect(await sut.claimSlice('replica-c', LEASE_MS)).toBeUndefined();
+  });
+
+  it('should hand out each slice to one worker when many claim at once', async () => {
+    const clearanceId = await openWithCustomers(
+      'slice-race',
+      Array.from({ length: 5_000 }, (_, i) => `R${i}`),
+    );
+    const claims = await Promise.all(Array.from({ length: 12 }, (_, i) => sut.claimSlice(`replica-${i}`, LEASE_MS)));
+    const mine = claims.filter((claim) => claim?.clearanceId === clearanceId).map((claim) => claim!.sliceNo);
+
+    expect(mine.sort()).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('should deny what is undecided at the cut-off, fence the slices, and record each denial once', async () => {
+    const clearanceId = await openWithCustomers('cut-off', ['D1', 'D2', 'D3']);
+    const inFlight = (await sut.claimSlice('replica-a', LEASE_MS))!;
+
+    const denied = await sut.cutOff(clearanceId, 'default');
+
+    expect(denied).toBe(3);
+    await expect(
+      sut.commitSlice(
+        inFlight,
+        'replica-a',
+        ['D1', 'D2', 'D3'].map((id) => decisionFor(clearanceId, id, true)),
+      ),
+    ).rejects.toThrow(LeaseLostError);
+    const decisions: { reason_codes: string[]; allowed: boolean }[] = await dataSource.query(
+      `SELECT reason_codes, allowed FROM decisions WHERE clearance_id = $1`,
+      [clearanceId],
+    );
+    expect(decisions).toHaveLength(3);
+    expect(decisions.every((row) => !row.allowed && row.reason_codes[0] === 'DEADLINE_EXCEEDED')).toBe(true);
+    expect(await sut.cutOff(clearanceId, 'default')).toBe(0);
+  });
+
+  it('should put each approval in exactly one report, even with concurrent reporters', async () => {
+    const clearanceId = await openWithCustomers(
+      'reports',
+      Array.from({ length: 25 }, (_, i) => `P${i}`),
+    );
+    const slice = (await sut.claimSlice('replica-a', LEASE_MS))!;
+    const customers = await sut.loadSliceCustomers(slice);
+    await sut.commitSlice(
+      slice,
+      'replica-a',
+      customers.map((c) => decisionFor(clearanceId, c.customerId, true)),
+    );
+
+    const reports = await Promise.all([
+      sut.openReport('reporter-1', 10, 0, 20_000),
+      sut.openReport('reporter-2', 10, 0, 20_000),
+      sut.openReport('reporter-3', 10, 0, 20_000),
+      sut.openReport('reporter-4', 10, 0, 20_000),
+    ]);
+    const reported = reports.flatMap((report) => report?.customerIds ?? []);
+
+    expect(reported.sort()).toEqual(customers.map((c) => c.customerId).sort());
+    expect(reports.every((report) => (report?.customerIds.length ?? 0) <= 10)).toBe(true);
+  });
+});
