@@ -6,6 +6,8 @@ import { DecisionsModule } from '@app/decisions';
 import { MetricsModule } from '@app/observability';
 import { OptimoveModule } from '@app/optimove';
 import { PromoActivationModule } from '@app/promo-activation';
+import { TriggeredGatewayModule } from '@app/triggered-gateway';
+import { ScheduledClearanceModule } from '@app/scheduled-clearance';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
@@ -16,6 +18,8 @@ import { HealthController } from './health/health.controller';
 import { ShutdownState } from './health/shutdown-state';
 import { buildLoggerParams } from './logging/logging.options';
 import { MetricsController } from './metrics/metrics.controller';
+import { OptimoveRegistrationController } from './operations/optimove-registration.controller';
+import { OptimoveRegistration } from './operations/optimove-registration.service';
 import { SERVICE_CONFIG } from './service-config.token';
 
 export interface AppModuleOptions {
@@ -64,13 +68,26 @@ export class AppModule {
             requireAdapters: config.nodeEnv === 'production' || config.policyFile !== undefined,
           }),
         }),
-        AuditApiModule.forRoot({ apiKeys: config.audit.apiKeys, rateLimit: config.audit.rateLimit }),
+        AuditApiModule.forRoot({ isGlobal: true, apiKeys: config.audit.apiKeys, rateLimit: config.audit.rateLimit }),
+        TriggeredGatewayModule.forRootAsync({
+          imports: [AuditModule.forRoot({})],
+          useFactory: () => ({ ...config.gateway, promoConcurrency: config.promo.concurrency }),
+        }),
+        ScheduledClearanceModule.forRoot({
+          listenerToken: config.listener.token,
+          timeZone: config.optimove.timezone,
+          safetyMarginMs: config.clearance.safetyMarginSeconds * 1000,
+          reportReserveMs: config.clearance.reportReserveSeconds * 1000,
+          sliceConcurrency: config.clearance.sliceConcurrency,
+          workersEnabled: config.clearance.workersEnabled,
+        }),
       ],
-      controllers: [HealthController, MetricsController],
+      controllers: [HealthController, MetricsController, OptimoveRegistrationController],
       providers: [
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
         ShutdownState,
+        OptimoveRegistration,
       ],
       exports: [SERVICE_CONFIG],
     };

@@ -1,0 +1,287 @@
+/**
+ * Prints the triggered gateway's figures against the sandbox's profile source and promo system (no added latency):
+ * - saturated throughput of `POST /optimove/triggered` next to a bare NestJS-on-Fastify route that only parses the
+ *   same JSON body (target: the gateway at >= 25 % of the bare route);
+ * - a fixed 500 requests/s for 30 s: p50, p99 (target <= 25 ms), max, and answers later than the budget (target 0);
+ * - the promo system 3 s slow: every answer `allowed: false` within the budget;
+ * - the cost of the hand-written payload validation, in process.
+ * The service runs from the build (`npm run build` first, skipped with BENCH_SKIP_BUILD=1) as a child process, as do
+ * the sandbox and the bare route; PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
+ * in a database of its own that is dropped at the end. Run: `npx tsx bench/gateway.bench.ts`.
+ * Knobs: BENCH_SATURATION_SECONDS (10), BENCH_FIXED_SECONDS (30), BENCH_NO_PROMO=1 (payloads without promo codes).
+ */
+import { parseGatewayRequest } from '@app/triggered-gateway';
+import { execSync, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import { freePort, SERVICE_MAIN, spawnNode, SpawnedProcess, waitForStatus } from '../test/support/processes';
+import { createTestDatabase } from '../test/support/test-database';
+import { formatMs, percentile, verdict } from './support/stats';
+
+const ROOT = join(__dirname, '..');
+const SANDBOX_MAIN = join(ROOT, 'dist/apps/sandbox/main.js');
+const BARE_SERVER = join(__dirname, 'support/bare-nest-server.ts');
+const TOKEN = 'bench-gateway-token';
+const TIMEOUT_MS = 2000;
+const MARGIN_MS = 250;
+const BUDGET_MS = TIMEOUT_MS - MARGIN_MS;
+const SATURATION_SECONDS = Number(process.env.BENCH_SATURATION_SECONDS ?? 10);
+const FIXED_RATE = 500;
+const FIXED_SECONDS = Number(process.env.BENCH_FIXED_SECONDS ?? 30);
+const CONNECTIONS = 32;
+
+let sequence = 0;
+
+/** A gateway payload as Optimove sends it, for a customer never asked before (so no repeat short-cut applies). */
+function nextBody(campaignId: number): string {
+  sequence++;
+
+  return JSON.stringify({
+    user: { user_id: `B${sequence}`, is_visitor: false },
+    campaign: {
+      id: campaignId,
+      series_id: 501,
+      notes: 'bench campaign',
+      tags: ['bench'],
+      action: {
+        id: 1,
+        name: 'Bench action',
+        promo_codes: process.env.BENCH_NO_PROMO === '1' ? null : ['WB10'],
+        channels: [{ id: 504, name: 'Email', brand_id: null, templates: [{ id: 1, name: 'Bench template' }] }],
+      },
+    },
+  });
+}
+
+interface Sample {
+  latencyMs: number;
+  status: number;
+  allowed: boolean | undefined;
+}
+
+async function post(pool: Pool, path: string, body: string): Promise<Sample> {
+  const started = performance.now();
+  try {
+    const response = await pool.request({
+      method: 'POST',
+      path,
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    const text = await response.body.text();
+    const latencyMs = performance.now() - started;
+    const allowed = (JSON.parse(text) as { allowed?: boolean }).allowed;
+
+    return { latencyMs, status: response.statusCode, allowed };
+  } catch {
+    return { latencyMs: performance.now() - started, status: 0, allowed: undefined };
+  }
+}
+
+/** Closed loop: CONNECTIONS requests in flight for `seconds`; requests per second. */
+async function saturate(url: string, path: string, campaignId: number, seconds: number): Promise<number> {
+  const pool = new Pool(url, { connections: CONNECTIONS, pipelining: 1 });
+  const until = performance.now() + seconds * 1000;
+  let done = 0;
+  const worker = async (): Promise<void> => {
+    while (performance.now() < until) {
+      await post(pool, path, nextBody(campaignId));
+      done++;
+    }
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  const elapsed = (performance.now() - started) / 1000;
+  await pool.close();
+
+  return done / elapsed;
+}
+
+/** Open loop: requests sent on a fixed schedule whatever the answers do; latency counted from the scheduled time. */
+async function fixedRate(url: string, path: string, campaignId: number, rate: number, seconds: number) {
+  const pool = new Pool(url, { connections: 128, pipelining: 1 });
+  const total = rate * seconds;
+  const samples: Promise<Sample>[] = [];
+  const started = performance.now();
+  for (let index = 0; index < total; index++) {
+    const due = started + (index * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) {
+      await sleep(wait);
+    }
+    samples.push(
+      post(pool, path, nextBody(campaignId)).then((sample) => ({
+        ...sample,
+        latencyMs: sample.latencyMs + Math.max(0, performance.now() - sample.latencyMs - due),
+      })),
+    );
+  }
+  const results = await Promise.all(samples);
+  await pool.close();
+
+  return results;
+}
+
+function benchValidation(): number {
+  const payload = JSON.parse(nextBody(1)) as unknown;
+  const rounds = 200_000;
+  for (let i = 0; i < 10_000; i++) {
+    parseGatewayRequest(payload);
+  }
+  const started = performance.now();
+  for (let i = 0; i < rounds; i++) {
+    parseGatewayRequest(payload);
+  }
+
+  return ((performance.now() - started) * 1000) / rounds;
+}
+
+async function startChild(entry: string, env: Record<string, string>, readyUrl: string): Promise<SpawnedProcess> {
+  const child = spawnNode(entry, env);
+  try {
+    await waitForStatus(readyUrl, 200, 60_000);
+  } catch (error) {
+    console.error(child.output());
+    throw error;
+  }
+
+  return child;
+}
+
+/** The bare route, compiled on the fly by tsx's loader. */
+function spawnBare(port: number): SpawnedProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', BARE_SERVER], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+
+  return { child, output: () => output, exited: () => exit };
+}
+
+async function stopChild(child: SpawnedProcess | undefined): Promise<void> {
+  if (child && child.child.exitCode === null) {
+    child.child.kill('SIGTERM');
+    await Promise.race([child.exited(), sleep(10_000)]);
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.env.BENCH_SKIP_BUILD !== '1') {
+    console.log('building (npm run build; BENCH_SKIP_BUILD=1 skips it)...');
+    execSync('npm run build --silent', { cwd: ROOT, stdio: 'inherit' });
+  }
+  console.log(`payload validation: ${benchValidation().toFixed(2)} µs a request (hand-written, in process)`);
+
+  const database = await createTestDatabase('gateway_bench');
+  const [promoPort, profilePort, optimovePort, servicePort, barePort] = await Promise.all(
+    Array.from({ length: 5 }, () => freePort()),
+  );
+  const promoUrl = `http://127.0.0.1:${promoPort}`;
+  let sandbox: SpawnedProcess | undefined;
+  let service: SpawnedProcess | undefined;
+  let bare: SpawnedProcess | undefined;
+  try {
+    sandbox = await startChild(
+      SANDBOX_MAIN,
+      {
+        SANDBOX_OPTIMOVE_PORT: String(optimovePort),
+        SANDBOX_PROMO_PORT: String(promoPort),
+        SANDBOX_PROFILE_PORT: String(profilePort),
+        SANDBOX_RATE_LIMIT: 'off',
+      },
+      `${promoUrl}/control/faults`,
+    );
+    service = await startChild(
+      SERVICE_MAIN,
+      {
+        NODE_ENV: 'production',
+        DATABASE_URL: database.url,
+        PORT: String(servicePort),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        GATEWAY_TOKEN: TOKEN,
+        GATEWAY_TIMEOUT_MS: String(TIMEOUT_MS),
+        GATEWAY_MARGIN_MS: String(MARGIN_MS),
+        PROFILE_API_URL: `http://127.0.0.1:${profilePort}`,
+        PROMO_API_URL: promoUrl,
+        OPTIMOVE_API_URL: `http://127.0.0.1:${optimovePort}`,
+        OPTIMOVE_API_KEY: 'sandbox-api-key',
+        LISTENER_TOKEN: 'bench-listener-token',
+      },
+      `http://127.0.0.1:${servicePort}/health/ready`,
+    );
+    bare = spawnBare(barePort);
+    for (let i = 0; i < 200 && !bare.output().includes('listening'); i++) {
+      await sleep(100);
+    }
+    if (!bare.output().includes('listening')) {
+      throw new Error(`the bare route did not start: ${bare.output()}`);
+    }
+    const serviceUrl = `http://127.0.0.1:${servicePort}`;
+    const barePath = '/optimove/triggered';
+    const gatewayPath = `/optimove/triggered?token=${TOKEN}`;
+
+    // Warm-up: JIT, connection pools, the first partition pages.
+    await saturate(serviceUrl, gatewayPath, 8000, 2);
+    await saturate(`http://127.0.0.1:${barePort}`, barePath, 8000, 2);
+
+    const bareRate = await saturate(`http://127.0.0.1:${barePort}`, barePath, 8001, SATURATION_SECONDS);
+    const gatewayRate = await saturate(serviceUrl, gatewayPath, 8002, SATURATION_SECONDS);
+    const ratio = gatewayRate / bareRate;
+    console.log(`\nsaturated, ${CONNECTIONS} connections, ${SATURATION_SECONDS} s each`);
+    console.log(`  bare NestJS + Fastify route: ${Math.round(bareRate)} requests/s`);
+    console.log(`  gateway (profile + promo + audit commit): ${Math.round(gatewayRate)} requests/s`);
+    console.log(`  ratio: ${(ratio * 100).toFixed(1)} % (target >= 25 %) ${verdict(ratio >= 0.25)}`);
+
+    await sleep(2000);
+    const fixed = await fixedRate(serviceUrl, gatewayPath, 8003, FIXED_RATE, FIXED_SECONDS);
+    const latencies = fixed.map((sample) => sample.latencyMs);
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    const late = fixed.filter((sample) => sample.latencyMs > BUDGET_MS || sample.status !== 200).length;
+    const allowed = fixed.filter((sample) => sample.allowed === true).length;
+    console.log(
+      `\nfixed ${FIXED_RATE} requests/s for ${FIXED_SECONDS} s (${fixed.length} requests, ${allowed} allowed)`,
+    );
+    console.log(
+      `  p50 ${formatMs(p50)}, p99 ${formatMs(p99)} (target <= 25 ms) ${verdict(p99 <= 25)}, max ${formatMs(Math.max(...latencies))}`,
+    );
+    console.log(
+      `  answers later than the ${BUDGET_MS} ms budget or not 200: ${late} (target 0) ${verdict(late === 0)}`,
+    );
+
+    await fetch(`${promoUrl}/control/faults`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ latencyMs: 3000 }),
+    });
+    const slow = await fixedRate(serviceUrl, gatewayPath, 8004, 100, 10);
+    const slowLatencies = slow.map((sample) => sample.latencyMs);
+    const slowAllowed = slow.filter((sample) => sample.allowed !== false).length;
+    const slowLate = slow.filter((sample) => sample.latencyMs > BUDGET_MS).length;
+    console.log(`\npromo system 3 s slow, 100 requests/s for 10 s (${slow.length} requests)`);
+    console.log(
+      `  p50 ${formatMs(percentile(slowLatencies, 50))}, p99 ${formatMs(percentile(slowLatencies, 99))}, ` +
+        `max ${formatMs(Math.max(...slowLatencies))}`,
+    );
+    console.log(
+      `  answers not allowed:false: ${slowAllowed}, later than the budget: ${slowLate} ` +
+        `${verdict(slowAllowed === 0 && slowLate === 0)}`,
+    );
+  } finally {
+    await Promise.all([stopChild(bare), stopChild(service), stopChild(sandbox)]);
+    await database.drop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

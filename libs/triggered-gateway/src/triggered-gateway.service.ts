@@ -1,0 +1,372 @@
+import { CheckOutcome, Decision, DecisionEngine, DecisionRecorderPort, Reason, ReasonCode } from '@app/decisions';
+import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { AnswerSlot } from './answer-slot';
+import { EarlierAnswer, EarlierAnswers, INVALID_REQUEST_CODE, keyOf } from './earlier-answers.repository';
+import { GatewayRequest, InvalidGatewayRequest, parseGatewayRequest } from './gateway-request';
+import { GatewayTokenVerifier } from './gateway-token';
+import { GatewayMetrics } from './gateway.metrics';
+
+/** The path Optimove calls; the arrival hook and the raw-body parser apply to it alone. */
+export const GATEWAY_PATH = '/optimove/triggered';
+
+/** Customer id recorded for a request whose `user.user_id` could not be read. */
+export const UNKNOWN_CUSTOMER_ID = '(unreadable)';
+
+/** The body reaches the handler as text, so that unreadable JSON is answered by the gateway's own 400. */
+const RAW_CONTENT_TYPE = 'application/x-optimove-gateway';
+const ARRIVAL = Symbol('gatewayArrival');
+
+/** When a request arrived: taken in Fastify's onRequest hook, before the body is read. */
+export interface Arrival {
+  /** Epoch ms, for deadlines. */
+  epoch: number;
+  /** Monotonic ms, for the latency metric. */
+  perf: number;
+}
+
+/** What the controller sends. */
+export interface GatewayReply {
+  status: 200 | 400 | 401;
+  body: Record<string, unknown>;
+}
+
+/** Settings of {@link TriggeredGateway}. */
+export interface TriggeredGatewaySettings {
+  token: string | undefined;
+  /** `timeoutMs - marginMs`, or 0 when Optimove's timeout is 0. */
+  budgetMs: number;
+  commitReserveMs: number;
+}
+
+interface Arrived {
+  [ARRIVAL]?: Arrival;
+}
+
+/** Reads the arrival stamped by the onRequest hook; now, when the hook did not run (a test calling directly). */
+export function arrivalOf(request: FastifyRequest): Arrival {
+  return (request.raw as Arrived)[ARRIVAL] ?? { epoch: Date.now(), perf: performance.now() };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The triggered gateway: token, validation, the repeat look-up, the engine raced against the budget, and the
+ * answer. See the library README for the budget race and how the audit record is kept equal to the answer.
+ */
+export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger(TriggeredGateway.name);
+  private readonly token: GatewayTokenVerifier;
+  private readonly inFlight = new Map<string, Promise<EarlierAnswer | null>>();
+  private readonly background = new Set<Promise<unknown>>();
+
+  constructor(
+    private readonly settings: TriggeredGatewaySettings,
+    private readonly engine: DecisionEngine,
+    private readonly writer: DecisionRecorderPort,
+    private readonly earlier: EarlierAnswers,
+    private readonly metrics: GatewayMetrics,
+    private readonly adapterHost: HttpAdapterHost | undefined,
+  ) {
+    this.token = new GatewayTokenVerifier(settings.token);
+  }
+
+  onModuleInit(): void {
+    if (!this.token.configured) {
+      this.logger.warn('GATEWAY_TOKEN is not set: every call to the triggered gateway is answered 401');
+    }
+    const fastify = this.adapterHost?.httpAdapter?.getInstance<FastifyInstance>();
+    if (typeof fastify?.addHook !== 'function') {
+      return;
+    }
+    fastify.addHook('onRequest', (request, _reply, done) => {
+      const url = request.raw.url ?? '';
+      if (url.startsWith(GATEWAY_PATH) && (url.length === GATEWAY_PATH.length || url[GATEWAY_PATH.length] === '?')) {
+        (request.raw as Arrived)[ARRIVAL] = { epoch: Date.now(), perf: performance.now() };
+        request.raw.headers['content-type'] = RAW_CONTENT_TYPE;
+      }
+      done();
+    });
+    fastify.addContentTypeParser(RAW_CONTENT_TYPE, { parseAs: 'string' }, (_request, body, done) => done(null, body));
+  }
+
+  /** Waits for background recording (late decisions, superseding records) on shutdown. */
+  async onApplicationShutdown(): Promise<void> {
+    while (this.background.size > 0) {
+      await Promise.allSettled([...this.background]);
+    }
+  }
+
+  async handle(token: unknown, body: unknown, arrival: Arrival): Promise<GatewayReply> {
+    if (!this.token.verify(token)) {
+      this.metrics.refused();
+
+      return { status: 401, body: { statusCode: 401, error: 'Unauthorized', message: 'wrong or missing token' } };
+    }
+
+    const payload = typeof body === 'string' ? parseJson(body) : { value: body };
+    const parsed =
+      payload === undefined
+        ? { ok: false as const, error: 'the body is not valid JSON' }
+        : parseGatewayRequest(payload.value);
+    if (!parsed.ok) {
+      return this.answerInvalid(parsed, arrival);
+    }
+
+    const request = parsed.request;
+    const slot = new AnswerSlot(arrival.epoch + this.settings.budgetMs);
+    const remaining = slot.cutoff - Date.now();
+    const timer = remaining > 0 ? setTimeout(() => slot.expire(), remaining) : undefined;
+    if (timer === undefined) {
+      slot.expire();
+    }
+    this.track(
+      this.run(request, arrival, slot).catch((error: unknown) => {
+        this.logger.error(`the gateway could not finish a decision: ${describe(error)}`);
+        slot.settle({ allowed: false, reason: 'INTERNAL_ERROR' });
+      }),
+    );
+    const outcome = await slot.answer;
+    clearTimeout(timer);
+    this.metrics.answered(outcome.allowed ? 'allowed' : 'denied', outcome.reason, performance.now() - arrival.perf);
+
+    return { status: 200, body: { user_id: request.userIdAsSent, allowed: outcome.allowed } };
+  }
+
+  /** Decides one request; the answer is settled through the slot, whatever happens. */
+  private async run(request: GatewayRequest, arrival: Arrival, slot: AnswerSlot): Promise<void> {
+    const key = keyOf(request.campaignId, request.userId);
+    const first = this.inFlight.get(key);
+    let committed: (answer: EarlierAnswer | null) => void = () => undefined;
+    if (first === undefined) {
+      this.inFlight.set(key, new Promise<EarlierAnswer | null>((resolve) => (committed = resolve)));
+    }
+    let answer: EarlierAnswer | null = null;
+    try {
+      const earlier = first !== undefined ? await first : await this.findEarlier(request);
+      if (earlier !== null) {
+        answer = await this.recordFor(slot, this.repeatOf(request, earlier, arrival));
+
+        return;
+      }
+      const reserve = Math.min(this.settings.commitReserveMs, Math.floor(this.settings.budgetMs / 2));
+      const recorder: DecisionRecorderPort = {
+        record: async (decisions) => {
+          answer = await this.recordFor(slot, decisions[0]);
+        },
+      };
+      const result = await this.engine.decide({
+        flow: 'triggered',
+        campaignId: request.campaignId,
+        // Optimove's campaign id names one executed occurrence of a campaign series.
+        occurrence: request.campaignId,
+        actionId: request.actionId,
+        seriesId: request.seriesId,
+        tags: request.tags,
+        promoCodes: request.promoCodes,
+        customers: [{ customerId: request.userId, isVisitor: request.isVisitor }],
+        deadline: slot.cutoff - reserve,
+        signal: slot.control.signal,
+        startedAt: arrival.epoch,
+        recorder,
+      });
+      if (!result.recorded) {
+        slot.settle({ allowed: false, reason: 'AUDIT_UNAVAILABLE' });
+      }
+    } finally {
+      if (first === undefined) {
+        this.inFlight.delete(key);
+        committed(answer);
+      }
+    }
+  }
+
+  private async findEarlier(request: GatewayRequest): Promise<EarlierAnswer | null> {
+    try {
+      return await this.earlier.find(request.campaignId, request.userId);
+    } catch (error) {
+      // The activation's idempotency key still prevents a second activation; only the repeat answer is lost.
+      this.logger.warn(`could not look up an earlier decision: ${describe(error)}`);
+
+      return null;
+    }
+  }
+
+  /**
+   * Records a request's decision so that the record says what the answer said, and settles the answer:
+   * - the budget already answered `false` (TIMEOUT): the decision is recorded as a TIMEOUT denial and any activation
+   *   it made is cancelled;
+   * - a denial: answered at once, recorded meanwhile;
+   * - an approval: committed first, answered `true` only once committed and only while the budget lasts. Too
+   *   little time left to commit: a TIMEOUT denial instead. If the budget ends while the commit is in flight, the
+   *   answer is `false`; should the approval then commit, a superseding TIMEOUT record follows and the activation is
+   *   cancelled (see the README: the only case of two records for one request).
+   * Resolves with the answer now committed for the request; rejects when the record could not be written.
+   */
+  private async recordFor(slot: AnswerSlot, decision: Decision): Promise<EarlierAnswer> {
+    if (slot.expiredFirst) {
+      const denied = this.asTimeout(decision, 'the budget ran out before the decision was made; answered false');
+      if (decision.allowed) {
+        this.engine.revokeActivations([decision]);
+      }
+      await this.writer.record([denied]);
+
+      return this.committed(denied);
+    }
+    if (!decision.allowed) {
+      slot.settle({ allowed: false, reason: decision.reasons[0]?.code ?? 'DENIED' });
+      await this.writer.record([decision]);
+
+      return this.committed(decision);
+    }
+    if (slot.cutoff - Date.now() < this.settings.commitReserveMs / 2 || slot.isSettled) {
+      const denied = this.asTimeout(decision, 'too little of the budget was left to commit the approval');
+      this.engine.revokeActivations([decision]);
+      slot.settle({ allowed: false, reason: 'TIMEOUT' });
+      await this.writer.record([denied]);
+
+      return this.committed(denied);
+    }
+
+    try {
+      await this.writer.record([decision]);
+    } catch (error) {
+      slot.settle({ allowed: false, reason: 'AUDIT_UNAVAILABLE' });
+      throw error;
+    }
+    if (slot.settle({ allowed: true, reason: 'NONE' })) {
+      return this.committed(decision);
+    }
+
+    this.metrics.lateApproval();
+    this.logger.warn('an approval committed after the budget had answered false; recording a superseding denial');
+    this.engine.revokeActivations([decision]);
+    const superseding = this.asTimeout(
+      { ...decision, id: randomUUID() },
+      `approval ${decision.id} committed after the answer false had left; this record supersedes it`,
+    );
+    await this.writer.record([superseding]);
+
+    return this.committed(superseding);
+  }
+
+  private committed(decision: Decision): EarlierAnswer {
+    const answer: EarlierAnswer = {
+      decisionId: decision.id,
+      allowed: decision.allowed,
+      policy: decision.policy,
+      reasons: decision.reasons,
+    };
+    if (decision.campaignId !== null) {
+      this.earlier.remember(decision.campaignId, decision.customerId, answer);
+    }
+
+    return answer;
+  }
+
+  private asTimeout(decision: Decision, message: string): Decision {
+    const now = Date.now();
+    const startedAt = Date.parse(decision.decidedAt) - decision.latencyMs;
+    const check: CheckOutcome = {
+      name: 'engine',
+      outcome: 'timeout',
+      durationMs: 0,
+      codes: ['TIMEOUT'],
+      detail: message,
+    };
+    const timeout: Reason = { code: 'TIMEOUT', message };
+
+    return {
+      ...decision,
+      allowed: false,
+      reasons: [timeout, ...decision.reasons.filter((reason) => reason.code !== 'TIMEOUT')],
+      checks: [...decision.checks, check],
+      decidedAt: new Date(now).toISOString(),
+      latencyMs: Math.max(0, now - startedAt),
+    };
+  }
+
+  /** The record of a repeated request: the earlier committed answer again, nothing checked or activated. */
+  private repeatOf(request: GatewayRequest, earlier: EarlierAnswer, arrival: Arrival): Decision {
+    const now = Date.now();
+
+    return {
+      ...this.baseDecision(request.userId, request, arrival, now),
+      allowed: earlier.allowed,
+      policy: earlier.policy,
+      reasons: earlier.reasons,
+      checks: [
+        {
+          name: 'engine',
+          outcome: 'skipped',
+          durationMs: 0,
+          detail: `repeat of decision ${earlier.decisionId}: the same answer again, nothing checked or activated`,
+        },
+      ],
+    };
+  }
+
+  private baseDecision(
+    customerId: string,
+    request: Partial<Pick<GatewayRequest, 'campaignId' | 'actionId' | 'seriesId' | 'isVisitor'>>,
+    arrival: Arrival,
+    now: number,
+  ): Decision {
+    return {
+      id: randomUUID(),
+      flow: 'triggered',
+      campaignId: request.campaignId ?? null,
+      actionId: request.actionId ?? null,
+      seriesId: request.seriesId ?? null,
+      clearanceId: null,
+      customerId,
+      isVisitor: request.isVisitor ?? false,
+      allowed: false,
+      mode: 'enforce',
+      policy: 'none',
+      reasons: [],
+      checks: [],
+      decidedAt: new Date(now).toISOString(),
+      latencyMs: Math.max(0, now - arrival.epoch),
+      reportedAt: null,
+    };
+  }
+
+  private answerInvalid(invalid: InvalidGatewayRequest, arrival: Arrival): GatewayReply {
+    const userId = invalid.userIdAsSent === undefined ? undefined : String(invalid.userIdAsSent);
+    // The reason code for unreadable requests is the gateway's own: the engine's list has none for it.
+    const reason = { code: INVALID_REQUEST_CODE as ReasonCode, message: `invalid request: ${invalid.error}` };
+    const decision: Decision = {
+      ...this.baseDecision(userId ?? UNKNOWN_CUSTOMER_ID, invalid, arrival, Date.now()),
+      policy: 'invalid-request',
+      reasons: [reason],
+      checks: [{ name: 'engine', outcome: 'fail', durationMs: 0, codes: [reason.code], detail: invalid.error }],
+    };
+    this.track(
+      this.writer
+        .record([decision])
+        .catch((error: unknown) => this.logger.warn(`could not record an invalid request: ${describe(error)}`)),
+    );
+    this.metrics.answered('invalid', INVALID_REQUEST_CODE, performance.now() - arrival.perf);
+
+    return { status: 400, body: { user_id: invalid.userIdAsSent ?? null, allowed: false, error: invalid.error } };
+  }
+
+  private track(work: Promise<unknown>): void {
+    this.background.add(work);
+    void work.finally(() => this.background.delete(work));
+  }
+}
+
+function parseJson(text: string): { value: unknown } | undefined {
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch {
+    return undefined;
+  }
+}
