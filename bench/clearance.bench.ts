@@ -71,7 +71,11 @@ async function clear(size: number): Promise<Run> {
       { 'x-api-key': 'sandbox-api-key' },
     );
     const campaign = (await (
-      await post(`${optimove}/control/campaigns`, { size, promoCodes: ['BENCH-A', 'BENCH-B'], leadTimeMinutes: 30 })
+      await post(`${optimove}/control/campaigns`, {
+        size,
+        promoCodes: process.env.BENCH_NO_PROMO ? [] : ['BENCH-A', 'BENCH-B'],
+        leadTimeMinutes: 30,
+      })
     ).json()) as { campaignId: number };
 
     const started = Date.now();

@@ -159,12 +159,14 @@ describe(ClearanceRepository.name, () => {
         stalled,
         'replica-a',
         customers.map((c) => decisionFor(clearanceId, c.customerId, true)),
+        new Map(),
       ),
     ).rejects.toThrow(LeaseLostError);
     await sut.commitSlice(
       takenOver,
       'replica-b',
       customers.map((c) => decisionFor(clearanceId, c.customerId, c.customerId !== 'S2')),
+      new Map(),
     );
     const decisions: { customer_id: string; allowed: boolean }[] = await dataSource.query(
       `SELECT customer_id, allowed FROM decisions WHERE clearance_id = $1 ORDER BY customer_id`,
@@ -206,6 +208,7 @@ describe(ClearanceRepository.name, () => {
         inFlight,
         'replica-a',
         ['D1', 'D2', 'D3'].map((id) => decisionFor(clearanceId, id, true)),
+        new Map(),
       ),
     ).rejects.toThrow(LeaseLostError);
     const decisions: { reason_codes: string[]; allowed: boolean }[] = await dataSource.query(
@@ -228,6 +231,7 @@ describe(ClearanceRepository.name, () => {
       slice,
       'replica-a',
       customers.map((c) => decisionFor(clearanceId, c.customerId, true)),
+      new Map(),
     );
 
     const reports = await Promise.all([

@@ -1,4 +1,4 @@
-import { AuditApiModule, AuditModule } from '@app/audit';
+import { AuditApiModule, AuditIntegrityModule, AuditModule } from '@app/audit';
 import { ServiceConfig } from '@app/config';
 import { ComplianceModule } from '@app/compliance';
 import { DatabaseModule } from '@app/database';
@@ -69,6 +69,7 @@ export class AppModule {
           }),
         }),
         AuditApiModule.forRoot({ isGlobal: true, apiKeys: config.audit.apiKeys, rateLimit: config.audit.rateLimit }),
+        AuditIntegrityModule.forRoot({}),
         TriggeredGatewayModule.forRootAsync({
           imports: [AuditModule.forRoot({})],
           useFactory: () => ({ ...config.gateway, promoConcurrency: config.promo.concurrency }),

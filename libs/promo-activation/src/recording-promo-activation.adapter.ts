@@ -18,7 +18,8 @@ export class RecordingPromoActivationAdapter extends PromoActivationPort impleme
   private readonly logger = new Logger(RecordingPromoActivationAdapter.name);
 
   constructor(
-    private readonly inner: PromoActivationPort,
+    /** The adapter underneath, for callers that record activations themselves, in batches. */
+    readonly inner: PromoActivationPort,
     private readonly ledger: ActivationLedger,
   ) {
     super();

@@ -23,6 +23,9 @@ const REPORT_RETRY_MS = 2_000;
 const FETCH_RETRY_MS = 2_000;
 const MAINTENANCE_INTERVAL_MS = 1_000;
 const SHUTDOWN_WAIT_MS = 10_000;
+
+/** Injection token of the clearance's own decision engine (see the module). */
+export const CLEARANCE_ENGINE = Symbol('CLEARANCE_ENGINE');
 /** The engine stops this long before the cut-off, so that its decisions commit before the cut-off fences slices. */
 const COMMIT_HEADROOM_MS = 1_500;
 
@@ -52,7 +55,7 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
 
   constructor(
     private readonly repository: ClearanceRepository,
-    private readonly engine: DecisionEngine,
+    @Inject(CLEARANCE_ENGINE) private readonly engine: DecisionEngine,
     @Inject(SCHEDULED_CLEARANCE_OPTIONS) private readonly options: ScheduledClearanceOptions,
     registry: Registry,
     @Optional() private readonly optimove?: OptimoveClient,
@@ -216,16 +219,17 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
   private async decideSlice(slice: SliceLease, signal: AbortSignal): Promise<void> {
     const customers = await this.repository.loadSliceCustomers(slice);
     if (customers.length === 0) {
-      await this.repository.commitSlice(slice, this.workerId, []);
+      await this.repository.commitSlice(slice, this.workerId, [], new Map());
 
       return;
     }
+    const promoCodes = new Map(customers.map((customer) => [customer.customerId, customer.promoCode]));
     const recorder: DecisionRecorderPort = {
       record: async (decisions: readonly Decision[]) => {
         if (signal.aborted) {
           throw new LeaseLostError(`slice ${slice.sliceNo} of clearance ${slice.clearanceId}`);
         }
-        await this.repository.commitSlice(slice, this.workerId, decisions);
+        await this.repository.commitSlice(slice, this.workerId, decisions, promoCodes);
       },
     };
     const result = await this.engine.decide({

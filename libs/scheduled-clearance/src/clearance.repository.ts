@@ -330,7 +330,12 @@ export class ClearanceRepository {
    * Commits a slice's decisions and marks its customers decided, in one transaction that first checks the slice's
    * lease: a worker that lost its slice can write nothing, so each customer gets exactly one decision.
    */
-  async commitSlice(slice: SliceLease, owner: string, decisions: readonly Decision[]): Promise<void> {
+  async commitSlice(
+    slice: SliceLease,
+    owner: string,
+    decisions: readonly Decision[],
+    promoCodes: ReadonlyMap<string, string | null>,
+  ): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
       const held: unknown[] = await manager.query(
         `SELECT 1 FROM clearance_slices
@@ -342,6 +347,7 @@ export class ClearanceRepository {
         throw new LeaseLostError(`slice ${slice.sliceNo} of clearance ${slice.clearanceId}`);
       }
       await insertDecisions(manager, decisions);
+      await recordActivations(manager, slice, decisions, promoCodes);
       rowsOf(
         await manager.query(
           `UPDATE clearance_customers cc
@@ -670,6 +676,45 @@ export class ClearanceRepository {
       ],
     );
   }
+}
+
+/**
+ * Writes the slice's promo activations to the ledger in one statement: the engine tried each key once per
+ * decision, and the outcome of its promo check says how it ended. Denied customers whose activation may have
+ * landed are `cancelling`: the engine cancels them.
+ */
+async function recordActivations(
+  manager: EntityManager,
+  slice: SliceLease,
+  decisions: readonly Decision[],
+  promoCodes: ReadonlyMap<string, string | null>,
+): Promise<void> {
+  const rows = decisions.flatMap((decision) =>
+    decision.checks
+      .filter((check) => check.name === 'promo')
+      .flatMap((check) =>
+        (check.idempotencyKeys ?? []).map((key) => ({
+          key,
+          customerId: decision.customerId,
+          promoCode: promoCodes.get(decision.customerId) ?? '',
+          state: decision.allowed ? 'activated' : check.outcome === 'fail' ? 'rejected' : 'cancelling',
+        })),
+      ),
+  );
+  if (rows.length === 0) {
+    return;
+  }
+  await manager.query(
+    `INSERT INTO promo_activations (idempotency_key, flow, campaign_id, occurrence, customer_id, promo_code, state,
+                                    attempts, activated_at)
+     SELECT r.key, 'scheduled', $1, $2, r."customerId", r."promoCode", r.state, 1,
+            CASE WHEN r.state = 'activated' THEN now() END
+       FROM jsonb_to_recordset($3::jsonb) AS r(key text, "customerId" text, "promoCode" text, state text)
+     ON CONFLICT (idempotency_key) DO UPDATE
+       SET state = EXCLUDED.state, updated_at = now(), attempts = promo_activations.attempts + 1,
+           activated_at = coalesce(promo_activations.activated_at, EXCLUDED.activated_at)`,
+    [slice.campaignId, slice.clearanceId, JSON.stringify(rows)],
+  );
 }
 
 interface ClearanceRowTotals {

@@ -13,6 +13,8 @@ export interface ScheduledClearanceOptions {
   reportReserveMs?: number;
   /** Customers per slice, the unit of work a replica claims. @default 1000 */
   sliceSize?: number;
+  /** Promo activations in flight for clearances in this replica. @default 32 */
+  promoConcurrency?: number;
   /** Slices decided at once by this replica. @default 4 */
   sliceConcurrency?: number;
   /** Lease of a slice or a fetch; renewed while the work goes on, taken over by another replica once expired. @default 30000 */
