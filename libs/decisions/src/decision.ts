@@ -9,7 +9,7 @@ export type DecisionMode = 'enforce' | 'shadow';
 /**
  * Every reason code a decision may carry; stable, part of the service's contract (add, never rename).
  * `AUDIT_UNAVAILABLE` and `INTERNAL_ERROR` never reach the audit table: they mark answers given when the decision
- * could not be recorded or made.
+ * could not be recorded or made. `INVALID_REQUEST` records a gateway request whose body could not be read.
  */
 export const REASON_CODES = [
   'COMPLIANCE_ACCOUNT_STATUS',
@@ -26,6 +26,7 @@ export const REASON_CODES = [
   'DEADLINE_EXCEEDED',
   'AUDIT_UNAVAILABLE',
   'INTERNAL_ERROR',
+  'INVALID_REQUEST',
 ] as const satisfies readonly string[];
 
 export type ReasonCode = (typeof REASON_CODES)[number];
