@@ -101,8 +101,8 @@ describe('database schema and migrations', () => {
   });
 
   it('should treat the same campaign and deadline as one clearance', async () => {
-    const insert = `INSERT INTO clearances (campaign_id, clearance_required_by, report_by, source)
-                    VALUES ('77', '2026-12-03T12:00:00Z', '2026-12-03T11:59:00Z', 'optimove')`;
+    const insert = `INSERT INTO clearances (campaign_id, clearance_required_by, report_by, decide_by, source)
+                    VALUES ('77', '2026-12-03T12:00:00Z', '2026-12-03T11:59:00Z', '2026-12-03T11:58:00Z', 'optimove')`;
     await dataSource.query(insert);
 
     await expect(dataSource.query(insert)).rejects.toThrow(/clearances_occurrence_uq/);

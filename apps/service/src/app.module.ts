@@ -69,7 +69,7 @@ export class AppModule {
           }),
         }),
         AuditApiModule.forRoot({ isGlobal: true, apiKeys: config.audit.apiKeys, rateLimit: config.audit.rateLimit }),
-        AuditIntegrityModule.forRoot({}),
+        AuditIntegrityModule.forRoot({ retentionMonths: config.audit.retentionMonths }),
         TriggeredGatewayModule.forRootAsync({
           imports: [AuditModule.forRoot({})],
           useFactory: () => ({ ...config.gateway, promoConcurrency: config.promo.concurrency }),

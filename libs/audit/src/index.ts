@@ -5,3 +5,4 @@ export type { AuditWriterOptions, AuditWriterStats } from './audit-writer.servic
 export { insertDecisions } from './decision-insert';
 export type { Queryable } from './decision-insert';
 export * from './api';
+export * from './integrity';

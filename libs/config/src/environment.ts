@@ -108,6 +108,7 @@ const VARIABLES = {
   POLICY_FILE: z.string().min(1).optional(),
   AUDIT_API_KEYS: auditApiKeys.default([]),
   AUDIT_API_RATE_LIMIT: rate.default({ requests: 600, windowMs: 60_000 }),
+  AUDIT_RETENTION_MONTHS: integer(0, 1200).default(0),
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   SHUTDOWN_DRAIN_MS: integer(0, 120_000).default(3_000),
   SHUTDOWN_TIMEOUT_MS: integer(1_000, 600_000).default(30_000),
@@ -222,7 +223,7 @@ function toServiceConfig(v: Values): ServiceConfig {
     promo: { apiUrl: v.PROMO_API_URL, apiToken: v.PROMO_API_TOKEN, concurrency: v.PROMO_CONCURRENCY },
     profile: { apiUrl: v.PROFILE_API_URL, apiToken: v.PROFILE_API_TOKEN },
     policyFile: v.POLICY_FILE,
-    audit: { apiKeys: v.AUDIT_API_KEYS, rateLimit: v.AUDIT_API_RATE_LIMIT },
+    audit: { apiKeys: v.AUDIT_API_KEYS, rateLimit: v.AUDIT_API_RATE_LIMIT, retentionMonths: v.AUDIT_RETENTION_MONTHS },
     log: { level: v.LOG_LEVEL },
     shutdown: { drainMs: v.SHUTDOWN_DRAIN_MS, timeoutMs: v.SHUTDOWN_TIMEOUT_MS },
   };

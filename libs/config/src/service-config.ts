@@ -58,6 +58,8 @@ export interface ServiceConfig {
     apiKeys: AuditApiKey[];
     /** Requests each audit key may make per window. */
     rateLimit: { requests: number; windowMs: number };
+    /** Months of decisions kept; older monthly partitions are dropped whole. 0 keeps everything. */
+    retentionMonths: number;
   };
   log: { level: LogLevel };
   shutdown: {

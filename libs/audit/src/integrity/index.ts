@@ -1,0 +1,11 @@
+export { AuditIntegrityController } from './audit-integrity.controller';
+export { AuditIntegrityModule } from './audit-integrity.module';
+export type { AuditIntegrityOptions } from './audit-integrity.options';
+export { CANONICAL_TIME_SQL, canonicalText, chainHash, GENESIS_HASH } from './canonical-form';
+export type { CanonicalFields } from './canonical-form';
+export { AUDIT_CHAIN_LOCK_KEY, verifyAuditChain } from './chain-verifier';
+export type { AuditChainVerification, ChainFault, ChainFaultKind, VerifyAuditChainOptions } from './chain-verifier';
+export { dropExpiredPartitions } from './retention';
+export type { DroppedPartition, RetentionOptions, RetentionResult } from './retention';
+export { AuditRetentionScheduler } from './retention.scheduler';
+export { runAuditVerifyCli, VERIFY_EXIT } from './verify-cli';

@@ -1,0 +1,132 @@
+import { AuditWriter, canonicalText, insertDecisions, verifyAuditChain } from '@app/audit';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { makeDecision, openMigrated } from '../decisions/support/decisions';
+import { createTestDatabase, TestDatabase } from '../support/test-database';
+
+/** The chain positions of the given decisions, in chain order. */
+async function positions(dataSource: DataSource): Promise<number[]> {
+  const rows: { seq: string }[] = await dataSource.query(
+    `SELECT chain_seq::text AS seq FROM decisions ORDER BY 1::int`,
+  );
+
+  return rows.map((row) => Number(row.seq)).sort((a, b) => a - b);
+}
+
+describe('audit hash chain', () => {
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let second: DataSource;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('audit_chain');
+    dataSource = await openMigrated(database.url);
+    second = await openMigrated(database.url);
+  });
+
+  afterAll(async () => {
+    await second?.destroy();
+    await dataSource?.destroy();
+    await database?.drop();
+  });
+
+  it('should keep one continuous chain over every insert path, from two data sources at once', async () => {
+    const writerA = new AuditWriter(dataSource, { maxDelayMs: 1 });
+    const writerB = new AuditWriter(second, { maxDelayMs: 1 });
+    const clearanceId = randomUUID();
+    const viaWriters = Array.from({ length: 400 }, (_, n) =>
+      (n % 2 ? writerA : writerB).record([makeDecision({ customerId: `W${n}` })]),
+    );
+    const inTransactions = Array.from({ length: 20 }, (_, n) =>
+      (n % 2 ? dataSource : second).transaction(async (manager) => {
+        await insertDecisions(manager, [
+          makeDecision({ customerId: `T${n}a` }),
+          makeDecision({ customerId: `T${n}b` }),
+        ]);
+        await manager.query(`SELECT pg_sleep(0.005)`);
+        await insertDecisions(manager, [makeDecision({ customerId: `T${n}c` })]);
+      }),
+    );
+    const plainSelects = Array.from({ length: 10 }, (_, n) =>
+      (n % 2 ? dataSource : second).query(
+        `INSERT INTO decisions (id, decided_at, flow, campaign_id, clearance_id, customer_id, allowed, mode, policy,
+                                reason_codes, reasons, checks, latency_ms)
+         SELECT gen_random_uuid(), now(), 'scheduled', '42', $1, 'S' || $2 || '-' || g, false, 'enforce', 'default',
+                ARRAY['DEADLINE_EXCEEDED'], '[{"code": "DEADLINE_EXCEEDED", "message": "too late"}]', '[]', 0
+           FROM generate_series(1, 25) g`,
+        [clearanceId, n],
+      ),
+    );
+    const partitions: { name: string }[] = await dataSource.query(
+      `SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+        WHERE i.inhparent = 'decisions'::regclass AND pg_get_expr(c.relpartbound, c.oid) LIKE $1`,
+      [`%FROM ('${new Date().toISOString().slice(0, 7)}-01%`],
+    );
+    const direct = second.query(
+      `INSERT INTO "${partitions[0].name}" (id, decided_at, flow, customer_id, allowed, mode, policy)
+       VALUES (gen_random_uuid(), now(), 'triggered', 'P1', true, 'enforce', 'default')`,
+    );
+
+    await Promise.all([...viaWriters, ...inTransactions, ...plainSelects, direct]);
+    await Promise.all([writerA.close(), writerB.close()]);
+
+    const total = 400 + 20 * 3 + 10 * 25 + 1;
+    expect(await positions(dataSource)).toEqual(Array.from({ length: total }, (_, n) => n + 1));
+    const [head]: { seq: string }[] = await dataSource.query(`SELECT seq::text AS seq FROM audit_chain.head`);
+    expect(Number(head.seq)).toBe(total);
+    expect(await verifyAuditChain(second, { batchSize: 97 })).toMatchObject({ ok: true, checked: total });
+  });
+
+  it('should reproduce the database canonical text outside the database', async () => {
+    const tricky = makeDecision({
+      customerId: 'quote " backslash \\ newline \n tab \t bell \u0007 é 😀',
+      campaignId: null,
+      actionId: null,
+      reasons: [{ code: 'COMPLIANCE_KYC', message: 'zz "1.50" \u001f' }],
+      checks: [{ name: 'profile', outcome: 'pass', durationMs: 1.5 }],
+      latencyMs: 12.6,
+    });
+    await insertDecisions(dataSource, [tricky]);
+
+    const [row]: Record<string, unknown>[] = await dataSource.query(
+      `SELECT audit_chain.canonical_text(id, decided_at, flow, campaign_id, action_id, series_id, clearance_id,
+              customer_id, is_visitor, allowed, mode, policy, reason_codes, reasons, checks, latency_ms, recorded_at)
+                AS canonical,
+              to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS recorded_at,
+              to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS decided_at,
+              reasons::text AS reasons, checks::text AS checks,
+              encode(chain_hash, 'hex') AS chain_hash,
+              encode(sha256(prev_hash || convert_to(audit_chain.canonical_text(id, decided_at, flow, campaign_id,
+                action_id, series_id, clearance_id, customer_id, is_visitor, allowed, mode, policy, reason_codes,
+                reasons, checks, latency_ms, recorded_at), 'UTF8')), 'hex') AS recomputed
+         FROM decisions WHERE id = $1`,
+      [tricky.id],
+    );
+    await dataSource.query(`SET TIME ZONE 'Pacific/Chatham'`);
+
+    expect(
+      canonicalText({
+        id: tricky.id,
+        decidedAt: row.decided_at as string,
+        flow: tricky.flow,
+        campaignId: null,
+        actionId: null,
+        seriesId: null,
+        clearanceId: tricky.clearanceId,
+        customerId: tricky.customerId,
+        isVisitor: false,
+        allowed: true,
+        mode: 'enforce',
+        policy: 'default',
+        reasonCodes: ['COMPLIANCE_KYC'],
+        reasonsJson: row.reasons as string,
+        checksJson: row.checks as string,
+        latencyMs: 13,
+        recordedAt: row.recorded_at as string,
+      }),
+    ).toBe(row.canonical);
+    expect(row.recomputed).toBe(row.chain_hash);
+    await dataSource.query(`RESET TIME ZONE`);
+    expect(await verifyAuditChain(dataSource)).toMatchObject({ ok: true });
+  });
+});
