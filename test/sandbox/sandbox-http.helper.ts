@@ -6,7 +6,7 @@ export interface HttpAnswer {
   headers: Headers;
   text: string;
   // Parsed JSON of whatever shape the endpoint answers; each test asserts on the parts it needs.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+   
   body: any;
 }
 
