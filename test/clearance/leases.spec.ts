@@ -200,7 +200,7 @@ describe(ClearanceRepository.name, () => {
     const clearanceId = await openWithCustomers('cut-off', ['D1', 'D2', 'D3']);
     const inFlight = (await sut.claimSlice('replica-a', LEASE_MS))!;
 
-    const denied = await sut.cutOff(clearanceId, 'default');
+    const { denied } = await sut.cutOff(clearanceId, 'default');
 
     expect(denied).toBe(3);
     await expect(
@@ -217,7 +217,7 @@ describe(ClearanceRepository.name, () => {
     );
     expect(decisions).toHaveLength(3);
     expect(decisions.every((row) => !row.allowed && row.reason_codes[0] === 'DEADLINE_EXCEEDED')).toBe(true);
-    expect(await sut.cutOff(clearanceId, 'default')).toBe(0);
+    expect((await sut.cutOff(clearanceId, 'default')).denied).toBe(0);
   });
 
   it('should put each approval in exactly one report, even with concurrent reporters', async () => {

@@ -1,13 +1,18 @@
 import { Decision, DecisionRecorderPort } from '@app/decisions';
 import { BeforeApplicationShutdown, Logger, OnApplicationShutdown } from '@nestjs/common';
+import type { Pool } from 'pg';
 import { DataSource } from 'typeorm';
-import { insertDecisions } from './decision-insert';
+import { decisionRowsParameter, INSERT_DECISIONS, insertDecisions } from './decision-insert';
 
 /** Tuning of the group-committing {@link AuditWriter}. */
 export interface AuditWriterOptions {
   /** Decisions per INSERT; a flush starts as soon as this many wait. One caller's decisions are never split. @default 1000 */
   maxBatchSize?: number;
-  /** Longest wait for more callers before a partial batch is written. @default 2 */
+  /**
+   * Longest wait for more callers before a partial batch is written. 0: written on the next turn of the event loop,
+   * so that callers of the same turn share it; under load, batches still grow while the flush slots are busy.
+   * @default 0
+   */
   maxDelayMs?: number;
   /** INSERT statements in flight at once; callers arriving meanwhile queue up and form bigger batches. @default 2 */
   maxConcurrentFlushes?: number;
@@ -76,6 +81,7 @@ export class AuditWriter extends DecisionRecorderPort implements BeforeApplicati
   private queuedRows = 0;
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private closed = false;
   private readonly idleWaiters: (() => void)[] = [];
   private readonly counters: AuditWriterStats = { statements: 0, rows: 0, failedStatements: 0, recentBatchSizes: [] };
@@ -86,7 +92,7 @@ export class AuditWriter extends DecisionRecorderPort implements BeforeApplicati
   ) {
     super();
     this.maxBatchSize = options.maxBatchSize ?? 1000;
-    this.maxDelayMs = options.maxDelayMs ?? 2;
+    this.maxDelayMs = options.maxDelayMs ?? 0;
     this.maxConcurrentFlushes = options.maxConcurrentFlushes ?? 2;
   }
 
@@ -110,11 +116,18 @@ export class AuditWriter extends DecisionRecorderPort implements BeforeApplicati
     this.queuedRows += decisions.length;
     if (this.queuedRows >= this.maxBatchSize) {
       this.pump();
-    } else if (this.timer === undefined) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.pump();
-      }, this.maxDelayMs);
+    } else if (this.timer === undefined && this.immediate === undefined) {
+      if (this.maxDelayMs > 0) {
+        this.timer = setTimeout(() => {
+          this.timer = undefined;
+          this.pump();
+        }, this.maxDelayMs);
+      } else {
+        this.immediate = setImmediate(() => {
+          this.immediate = undefined;
+          this.pump();
+        });
+      }
     }
 
     return committed;
@@ -154,6 +167,10 @@ export class AuditWriter extends DecisionRecorderPort implements BeforeApplicati
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
+    }
+    if (this.immediate !== undefined) {
+      clearImmediate(this.immediate);
+      this.immediate = undefined;
     }
   }
 
@@ -211,8 +228,22 @@ export class AuditWriter extends DecisionRecorderPort implements BeforeApplicati
     }
   }
 
+  /**
+   * A named prepared statement on the pg pool when there is one: each connection parses and plans the INSERT once,
+   * and TypeORM's query runner is skipped.
+   */
   private async insert(decisions: readonly Decision[]): Promise<void> {
-    await insertDecisions(this.dataSource, decisions);
+    const pool = (this.dataSource.driver as { master?: unknown }).master as Pool | undefined;
+    if (pool === undefined || typeof pool.query !== 'function') {
+      await insertDecisions(this.dataSource, decisions);
+
+      return;
+    }
+    await pool.query({
+      name: 'audit_insert_decisions',
+      text: INSERT_DECISIONS,
+      values: [decisionRowsParameter(decisions)],
+    });
   }
 
   private noteStatement(rows: number): void {

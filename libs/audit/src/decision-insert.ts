@@ -5,7 +5,7 @@ export interface Queryable {
   query(sql: string, parameters?: unknown[]): Promise<unknown>;
 }
 
-const INSERT_DECISIONS = `
+export const INSERT_DECISIONS = `
   INSERT INTO decisions (id, decided_at, flow, campaign_id, action_id, series_id, clearance_id, customer_id,
                          is_visitor, allowed, mode, policy, reason_codes, reasons, checks, latency_ms)
   SELECT id, decided_at, flow, campaign_id, action_id, series_id, clearance_id, customer_id,
@@ -35,6 +35,11 @@ function toRow(decision: Decision): Record<string, unknown> {
   };
 }
 
+/** The single parameter of {@link INSERT_DECISIONS}. */
+export function decisionRowsParameter(decisions: readonly Decision[]): string {
+  return JSON.stringify(decisions.map(toRow));
+}
+
 /**
  * Inserts decisions in one statement (through `jsonb_to_recordset`, which costs far less per row than one INSERT
  * each). Runs on whatever it is given, so that a caller can make it part of its own transaction.
@@ -43,5 +48,5 @@ export async function insertDecisions(queryable: Queryable, decisions: readonly 
   if (decisions.length === 0) {
     return;
   }
-  await queryable.query(INSERT_DECISIONS, [JSON.stringify(decisions.map(toRow))]);
+  await queryable.query(INSERT_DECISIONS, [decisionRowsParameter(decisions)]);
 }

@@ -154,7 +154,11 @@ export class DecisionEngine implements OnApplicationShutdown {
     } catch (error) {
       const message = `decision could not be recorded: ${describe(error)}`;
       this.logger.warn(`${message}; denying ${decisions.length} customer(s)`);
-      this.revokeActivations(decisions);
+      // A recorder that hands the work to another owner (who decides again with the same idempotency keys) says so:
+      // cancelling here would race that owner's replayed activations.
+      if ((error as { keepsActivations?: unknown } | null)?.keepsActivations !== true) {
+        this.revokeActivations(decisions);
+      }
 
       return {
         decisions: decisions.map((decision) => ({

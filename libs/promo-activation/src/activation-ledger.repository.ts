@@ -1,6 +1,8 @@
 import { rowsOf } from '@app/database';
 import { DataSource } from 'typeorm';
+import { pooledQuery } from './pooled-query';
 import { ActivationRequest } from './promo-activation.port';
+import { StatementBatcher } from './statement-batcher';
 
 /** States of a row of `promo_activations`. */
 export type ActivationState = 'pending' | 'activated' | 'rejected' | 'unavailable' | 'cancelling' | 'cancelled';
@@ -32,6 +34,37 @@ function toRecord(row: ActivationRow): ActivationRecord {
   };
 }
 
+/** The final state of one activation attempt, as recorded after the promo system answered. */
+interface Outcome {
+  key: string;
+  state: 'activated' | 'rejected' | 'unavailable';
+  activationId: string | null;
+  reason: string | null;
+  error: string | null;
+  attempts: number;
+}
+
+const BEGIN_ACTIVATIONS = `
+  INSERT INTO promo_activations (idempotency_key, flow, campaign_id, occurrence, customer_id, promo_code)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+  ON CONFLICT (idempotency_key) DO UPDATE SET updated_at = promo_activations.updated_at
+  RETURNING idempotency_key, state, activation_id, rejection_reason, attempts`;
+
+// activated and rejected follow pending or unavailable; unavailable follows pending only.
+const RECORD_OUTCOMES = `
+  UPDATE promo_activations p
+  SET state = o.state,
+      activation_id = CASE WHEN o.state = 'activated' THEN o.activation_id ELSE p.activation_id END,
+      rejection_reason = CASE WHEN o.state = 'rejected' THEN o.reason ELSE p.rejection_reason END,
+      last_error = CASE o.state WHEN 'activated' THEN NULL WHEN 'unavailable' THEN o.error ELSE p.last_error END,
+      activated_at = CASE WHEN o.state = 'activated' THEN now() ELSE p.activated_at END,
+      attempts = p.attempts + o.attempts,
+      updated_at = now()
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[])
+       AS o(idempotency_key, state, activation_id, reason, error, attempts)
+  WHERE p.idempotency_key = o.idempotency_key
+    AND (p.state = 'pending' OR (p.state = 'unavailable' AND o.state IN ('activated', 'rejected')))`;
+
 /**
  * The `promo_activations` table: one row per idempotency key and its state transitions,
  * pending → activated | rejected | unavailable, then activated | unavailable | pending → cancelling → cancelled.
@@ -39,54 +72,82 @@ function toRecord(row: ActivationRow): ActivationRecord {
  * for a sweeper.
  */
 export class ActivationLedger {
-  constructor(private readonly dataSource: DataSource) {}
+  private readonly begins: StatementBatcher<ActivationRequest, ActivationRecord>;
+  private readonly outcomes: StatementBatcher<Outcome, void>;
 
-  /** Inserts the key as pending, or returns the row that already holds it. */
-  async begin(request: ActivationRequest): Promise<ActivationRecord> {
-    const rows: ActivationRow[] = await this.dataSource.query(
-      `INSERT INTO promo_activations (idempotency_key, flow, campaign_id, occurrence, customer_id, promo_code)
-       VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (idempotency_key) DO UPDATE SET updated_at = promo_activations.updated_at
-       RETURNING idempotency_key, state, activation_id, rejection_reason, attempts`,
-      [
-        request.idempotencyKey,
-        request.flow,
-        request.campaignId,
-        request.occurrence,
-        request.customerId,
-        request.promoCode,
-      ],
-    );
-
-    return toRecord(rows[0]);
+  constructor(private readonly dataSource: DataSource) {
+    // Every begin and every outcome is its own commit, so one WAL flush each; batched, concurrent activations share
+    // the statement and the flush. A caller still resumes only once its row is committed.
+    this.begins = new StatementBatcher((requests) => this.beginAll(requests), { maxConcurrent: 1 });
+    this.outcomes = new StatementBatcher((outcomes) => this.recordAll(outcomes), { maxConcurrent: 1 });
   }
 
-  async markActivated(key: string, activationId: string | null, attempts: number): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE promo_activations
-       SET state = 'activated', activation_id = $2, attempts = attempts + $3, activated_at = now(), updated_at = now(),
-           last_error = NULL
-       WHERE idempotency_key = $1 AND state IN ('pending', 'unavailable')`,
-      [key, activationId, attempts],
-    );
+  /** Inserts the key as pending, or returns the row that already holds it; resolves once the row is committed. */
+  begin(request: ActivationRequest): Promise<ActivationRecord> {
+    return this.begins.submit(request);
   }
 
-  async markRejected(key: string, reason: string, attempts: number): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE promo_activations
-       SET state = 'rejected', rejection_reason = $2, attempts = attempts + $3, updated_at = now()
-       WHERE idempotency_key = $1 AND state IN ('pending', 'unavailable')`,
-      [key, reason, attempts],
-    );
+  markActivated(key: string, activationId: string | null, attempts: number): Promise<void> {
+    return this.outcomes.submit({ key, state: 'activated', activationId, reason: null, error: null, attempts });
   }
 
-  async markUnavailable(key: string, error: string, attempts: number): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE promo_activations
-       SET state = 'unavailable', last_error = $2, attempts = attempts + $3, updated_at = now()
-       WHERE idempotency_key = $1 AND state = 'pending'`,
-      [key, error, attempts],
-    );
+  markRejected(key: string, reason: string, attempts: number): Promise<void> {
+    return this.outcomes.submit({ key, state: 'rejected', activationId: null, reason, error: null, attempts });
+  }
+
+  markUnavailable(key: string, error: string, attempts: number): Promise<void> {
+    return this.outcomes.submit({ key, state: 'unavailable', activationId: null, reason: null, error, attempts });
+  }
+
+  /** One statement for many keys; a key asked twice in the batch shares the one row returned. */
+  private async beginAll(requests: ActivationRequest[]): Promise<ActivationRecord[]> {
+    const unique = [...new Map(requests.map((request) => [request.idempotencyKey, request])).values()];
+    const rows = await pooledQuery<ActivationRow>(this.dataSource, 'promo_activations_begin', BEGIN_ACTIVATIONS, [
+      unique.map((request) => request.idempotencyKey),
+      unique.map((request) => request.flow),
+      unique.map((request) => request.campaignId),
+      unique.map((request) => request.occurrence),
+      unique.map((request) => request.customerId),
+      unique.map((request) => request.promoCode),
+    ]);
+    const byKey = new Map(rows.map((row) => [row.idempotency_key, toRecord(row)]));
+
+    return requests.map((request) => {
+      const record = byKey.get(request.idempotencyKey);
+      if (record === undefined) {
+        throw new Error(`the activation ledger returned no row for a key`);
+      }
+
+      return record;
+    });
+  }
+
+  /**
+   * One statement per round of distinct keys: a key with two outcomes in one batch gets them in submission order,
+   * each applied only from the states its single-key form allows.
+   */
+  private async recordAll(outcomes: Outcome[]): Promise<void[]> {
+    let rest = outcomes;
+    while (rest.length > 0) {
+      const seen = new Set<string>();
+      const round: Outcome[] = [];
+      const later: Outcome[] = [];
+      for (const outcome of rest) {
+        (seen.has(outcome.key) ? later : round).push(outcome);
+        seen.add(outcome.key);
+      }
+      await pooledQuery(this.dataSource, 'promo_activations_outcomes', RECORD_OUTCOMES, [
+        round.map((outcome) => outcome.key),
+        round.map((outcome) => outcome.state),
+        round.map((outcome) => outcome.activationId),
+        round.map((outcome) => outcome.reason),
+        round.map((outcome) => outcome.error),
+        round.map((outcome) => outcome.attempts),
+      ]);
+      rest = later;
+    }
+
+    return outcomes.map(() => undefined);
   }
 
   /** Marks the key for cancellation; false when nothing that may have been activated is known under it. */

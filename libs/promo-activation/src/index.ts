@@ -15,3 +15,5 @@ export type {
   PromoFlow,
 } from './promo-activation.port';
 export { RecordingPromoActivationAdapter } from './recording-promo-activation.adapter';
+export { StatementBatcher } from './statement-batcher';
+export type { StatementBatcherOptions } from './statement-batcher';

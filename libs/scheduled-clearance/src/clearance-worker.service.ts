@@ -1,6 +1,7 @@
 import { Decision, DecisionEngine, DecisionRecorderPort } from '@app/decisions';
 import { counter, gauge } from '@app/observability';
 import { OptimoveClient } from '@app/optimove';
+import { activationIdempotencyKey, PromoActivationPort, RecordingPromoActivationAdapter } from '@app/promo-activation';
 import {
   BeforeApplicationShutdown,
   Inject,
@@ -23,6 +24,11 @@ const REPORT_RETRY_MS = 2_000;
 const FETCH_RETRY_MS = 2_000;
 const MAINTENANCE_INTERVAL_MS = 1_000;
 const SHUTDOWN_WAIT_MS = 10_000;
+/** Pauses between attempts to commit or release a slice while the database is unreachable. */
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 2_000;
+const CANCELLATIONS_PER_TICK = 200;
+const CANCELLATION_TIMEOUT_MS = 5_000;
 
 /** Injection token of the clearance's own decision engine (see the module). */
 export const CLEARANCE_ENGINE = Symbol('CLEARANCE_ENGINE');
@@ -51,6 +57,7 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
   private readonly decided: Counter<'outcome'>;
   private readonly reports: Counter<'outcome'>;
   private readonly sleepers = new Set<() => void>();
+  private readonly promos: PromoActivationPort | null;
   private stopping = false;
 
   constructor(
@@ -59,7 +66,10 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(SCHEDULED_CLEARANCE_OPTIONS) private readonly options: ScheduledClearanceOptions,
     registry: Registry,
     @Optional() private readonly optimove?: OptimoveClient,
+    @Optional() promoActivation?: PromoActivationPort,
   ) {
+    this.promos =
+      promoActivation instanceof RecordingPromoActivationAdapter ? promoActivation.inner : (promoActivation ?? null);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.sliceSize = options.sliceSize ?? 1_000;
     this.leaseMs = options.leaseMs ?? 30_000;
@@ -208,12 +218,72 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
     }, this.leaseMs / 3);
     try {
       await this.decideSlice(slice, controller.signal);
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        throw error;
+      }
+      this.logger.warn(`slice ${slice.sliceNo} of clearance ${slice.clearanceId} failed: ${describe(error)}`);
+      await this.handBack(slice);
     } finally {
       clearInterval(renewal);
       this.slicesInFlight.delete(slice);
     }
 
     return true;
+  }
+
+  /**
+   * Commits a slice's decisions, retrying while the database is unreachable, until the slice's deadline or for at
+   * most a lease. A record that fails makes the engine cancel the slice's activations, and the customers' next
+   * decision then finds their keys cancelled: without the retries a brief outage would cost them their bonus. The
+   * fencing check inside the commit keeps a late retry from writing over a slice that someone else took.
+   */
+  private async commitSlice(
+    slice: SliceLease,
+    decisions: readonly Decision[],
+    promoCodes: ReadonlyMap<string, string | null>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const giveUpAt = Math.min(Date.now() + this.leaseMs, slice.decideBy.getTime());
+    for (let delay = RETRY_FIRST_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
+      if (signal.aborted) {
+        throw new LeaseLostError(`slice ${slice.sliceNo} of clearance ${slice.clearanceId}`);
+      }
+      try {
+        await this.repository.commitSlice(slice, this.workerId, decisions, promoCodes);
+
+        return;
+      } catch (error) {
+        if (error instanceof LeaseLostError || Date.now() + delay > giveUpAt) {
+          throw error;
+        }
+        this.logger.warn(
+          `slice ${slice.sliceNo} of clearance ${slice.clearanceId} not committed yet: ${describe(error)}`,
+        );
+        await sleep(delay);
+      }
+    }
+  }
+
+  /**
+   * Releases a slice this worker could not finish. The usual cause is the database itself, so a failed release is
+   * retried until it lands or the lease would have run out anyway: otherwise a brief outage would park the slice for
+   * a whole lease, which can cost its customers the cut-off.
+   */
+  private async handBack(slice: SliceLease): Promise<void> {
+    const giveUpAt = Date.now() + this.leaseMs;
+    for (let delay = RETRY_FIRST_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
+      try {
+        await this.repository.releaseSlice(slice, this.workerId);
+
+        return;
+      } catch (error) {
+        if (this.stopping || Date.now() + delay > giveUpAt) {
+          throw error;
+        }
+        await sleep(delay);
+      }
+    }
   }
 
   private async decideSlice(slice: SliceLease, signal: AbortSignal): Promise<void> {
@@ -226,10 +296,7 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
     const promoCodes = new Map(customers.map((customer) => [customer.customerId, customer.promoCode]));
     const recorder: DecisionRecorderPort = {
       record: async (decisions: readonly Decision[]) => {
-        if (signal.aborted) {
-          throw new LeaseLostError(`slice ${slice.sliceNo} of clearance ${slice.clearanceId}`);
-        }
-        await this.repository.commitSlice(slice, this.workerId, decisions, promoCodes);
+        await this.commitSlice(slice, decisions, promoCodes, signal);
       },
     };
     const result = await this.engine.decide({
@@ -248,7 +315,7 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
     });
     if (!result.recorded) {
       this.logger.warn(`slice ${slice.sliceNo} of clearance ${slice.clearanceId} not committed: ${result.error ?? ''}`);
-      await this.repository.releaseSlice(slice, this.workerId);
+      await this.handBack(slice);
 
       return;
     }
@@ -300,11 +367,26 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
     await this.repository.runExclusively('scheduled-clearance:maintenance', async () => {
       for (const clearance of await this.repository.clearancesPastCutOff()) {
         const policy = this.engine.policies.select({ campaignId: clearance.campaignId }).name;
-        const denied = await this.repository.cutOff(clearance.id, policy);
+        const { denied, withPromo } = await this.repository.cutOff(clearance.id, policy);
+        await this.repository.markForCancellation(
+          clearance.id,
+          clearance.campaignId,
+          withPromo.map(({ customerId, promoCode }) => ({
+            key: activationIdempotencyKey({
+              campaignId: clearance.campaignId,
+              occurrence: clearance.id,
+              customerId,
+              promoCode,
+            }),
+            customerId,
+            promoCode,
+          })),
+        );
         if (denied > 0) {
           this.logger.warn(`clearance ${clearance.id}: cut-off reached, ${denied} undecided customer(s) denied`);
         }
       }
+      await this.cancelStrayActivations();
       const { completed, failed } = await this.repository.closeFinished();
       for (const totals of completed) {
         this.logger.log(
@@ -335,6 +417,25 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
     });
 
     return false;
+  }
+
+  /** Undoes activations of customers who ended up denied (see `markForCancellation`); retried until they land. */
+  private async cancelStrayActivations(): Promise<void> {
+    const promos = this.promos;
+    if (!promos) {
+      return;
+    }
+    const keys = await this.repository.activationsToCancel(CANCELLATIONS_PER_TICK);
+    await Promise.all(
+      keys.map(async (key: string) => {
+        const result = await promos.cancel(key, { deadline: Date.now() + CANCELLATION_TIMEOUT_MS });
+        await this.repository.settleCancellation(
+          key,
+          result.status === 'unavailable' ? 'failed' : 'cancelled',
+          result.status === 'unavailable' ? result.error : undefined,
+        );
+      }),
+    );
   }
 
   private registerProgressGauge(registry: Registry): void {

@@ -7,6 +7,8 @@ import { DataSource, EntityManager } from 'typeorm';
 /** The lease under which a worker may write to a clearance's fetch or to one of its slices. */
 export class LeaseLostError extends Error {
   readonly code = 'LEASE_LOST';
+  /** The slice's next owner decides again with the same idempotency keys: its activations must not be cancelled. */
+  readonly keepsActivations = true;
 
   constructor(what: string) {
     super(`lease lost: ${what} belongs to another worker now`);
@@ -383,7 +385,10 @@ export class ClearanceRepository {
    * At the cut-off: fences every unfinished slice (so late writers fail), and denies every customer still pending
    * with DEADLINE_EXCEEDED, recorded in the audit in the same transaction. Returns how many were denied.
    */
-  async cutOff(clearanceId: string, policy: string): Promise<number> {
+  async cutOff(
+    clearanceId: string,
+    policy: string,
+  ): Promise<{ denied: number; withPromo: { customerId: string; promoCode: string }[] }> {
     return this.dataSource.transaction(async (manager) => {
       const locked: { campaign_id: string }[] = await manager.query(
         `SELECT campaign_id FROM clearances WHERE id = $1 AND status IN ('pending', 'fetching', 'deciding') FOR UPDATE`,
@@ -391,7 +396,7 @@ export class ClearanceRepository {
       );
       const campaignId = locked[0]?.campaign_id;
       if (campaignId === undefined) {
-        return 0;
+        return { denied: 0, withPromo: [] };
       }
       rowsOf(
         await manager.query(
@@ -401,23 +406,22 @@ export class ClearanceRepository {
           [clearanceId],
         ),
       );
-      const denied: { count: string }[] = await manager.query(
+      const late: { customer_id: string; promo_code: string | null }[] = await manager.query(
         `WITH late AS (
            UPDATE clearance_customers
               SET state = 'decided', allowed = false, decision_id = gen_random_uuid(), decided_at = now()
             WHERE clearance_id = $1 AND state = 'pending'
-            RETURNING customer_id, action_id, decision_id, decided_at),
+            RETURNING customer_id, action_id, promo_code, decision_id, decided_at),
          recorded AS (
            INSERT INTO decisions (id, decided_at, flow, campaign_id, action_id, clearance_id, customer_id, allowed,
                                   mode, policy, reason_codes, reasons, checks, latency_ms)
            SELECT decision_id, decided_at, 'scheduled', $2, action_id, $1, customer_id, false, 'enforce', $3,
                   ARRAY['DEADLINE_EXCEEDED'], $4::jsonb, '[]'::jsonb, 0
-             FROM late
-           RETURNING 1)
-         SELECT count(*) AS count FROM recorded`,
+             FROM late)
+         SELECT customer_id, promo_code FROM late`,
         [clearanceId, campaignId, policy, JSON.stringify(DEADLINE_REASON)],
       );
-      const count = Number(denied[0]?.count ?? 0);
+      const count = late.length;
       rowsOf(
         await manager.query(
           `UPDATE clearances
@@ -428,8 +432,61 @@ export class ClearanceRepository {
         ),
       );
 
-      return count;
+      return {
+        denied: count,
+        withPromo: late.flatMap((row) =>
+          row.promo_code ? [{ customerId: row.customer_id, promoCode: row.promo_code }] : [],
+        ),
+      };
     });
+  }
+
+  /**
+   * Marks activations to undo: customers denied at the cut-off may have been activated by a worker whose slice was
+   * fenced. Nothing may have happened under a key; the sweep then learns `not-activated`.
+   */
+  async markForCancellation(
+    clearanceId: string,
+    campaignId: string,
+    keys: { key: string; customerId: string; promoCode: string }[],
+  ): Promise<void> {
+    if (keys.length === 0) {
+      return;
+    }
+    await this.dataSource.query(
+      `INSERT INTO promo_activations (idempotency_key, flow, campaign_id, occurrence, customer_id, promo_code, state)
+       SELECT r.key, 'scheduled', $1, $2, r."customerId", r."promoCode", 'cancelling'
+         FROM jsonb_to_recordset($3::jsonb) AS r(key text, "customerId" text, "promoCode" text)
+       ON CONFLICT (idempotency_key) DO UPDATE SET state = 'cancelling', updated_at = now()
+         WHERE promo_activations.state NOT IN ('cancelled', 'rejected')`,
+      [campaignId, clearanceId, JSON.stringify(keys)],
+    );
+  }
+
+  /** Scheduled activations waiting to be cancelled, oldest first. */
+  async activationsToCancel(limit: number): Promise<string[]> {
+    const rows: { idempotency_key: string }[] = await this.dataSource.query(
+      `SELECT idempotency_key FROM promo_activations WHERE state = 'cancelling' AND flow = 'scheduled'
+        ORDER BY updated_at LIMIT $1`,
+      [limit],
+    );
+
+    return rows.map((row) => row.idempotency_key);
+  }
+
+  async settleCancellation(key: string, outcome: 'cancelled' | 'failed', error?: string): Promise<void> {
+    if (outcome === 'cancelled') {
+      await this.dataSource.query(
+        `UPDATE promo_activations SET state = 'cancelled', cancelled_at = now(), updated_at = now(), last_error = NULL
+          WHERE idempotency_key = $1 AND state = 'cancelling'`,
+        [key],
+      );
+    } else {
+      await this.dataSource.query(
+        `UPDATE promo_activations SET updated_at = now(), last_error = $2 WHERE idempotency_key = $1`,
+        [key, error ?? 'unavailable'],
+      );
+    }
   }
 
   /** Clearances whose decision cut-off has passed while customers may still be undecided. */
