@@ -6,7 +6,7 @@ export interface HttpAnswer {
   headers: Headers;
   text: string;
   // Parsed JSON of whatever shape the endpoint answers; each test asserts on the parts it needs.
-   
+
   body: any;
 }
 

@@ -6,7 +6,7 @@ export interface ReceivedRequest {
   url: string;
   headers: IncomingMessage['headers'];
   // Whatever JSON the client sent; tests read the fields they expect.
-   
+
   body: any;
 }
 
