@@ -702,19 +702,31 @@ export class ClearanceRepository {
     }));
   }
 
-  /** Runs `work` only if no other replica holds the named task right now; the lock ends with the transaction. */
+  /**
+   * Runs `work` only if no other replica holds the named task right now. The lock is a session lock on a connection
+   * of its own, held with no transaction open (an open transaction would stall the embedded database, which
+   * serialises transactions across connections), and released before the connection goes back to the pool.
+   */
   async runExclusively<T>(task: string, work: () => Promise<T>): Promise<T | undefined> {
-    return this.dataSource.transaction(async (manager) => {
-      const [lock]: { acquired: boolean }[] = await manager.query(
-        `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS acquired`,
-        [task],
-      );
-      if (!lock?.acquired) {
+    const runner = this.dataSource.createQueryRunner();
+    await runner.connect();
+    let locked = false;
+    try {
+      const [lock] = (await runner.query(`SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS acquired`, [
+        task,
+      ])) as { acquired: boolean }[];
+      locked = lock?.acquired === true;
+      if (!locked) {
         return undefined;
       }
 
-      return work();
-    });
+      return await work();
+    } finally {
+      if (locked) {
+        await runner.query(`SELECT pg_advisory_unlock(hashtextextended($1, 0))`, [task]).catch(() => undefined);
+      }
+      await runner.release();
+    }
   }
 
   private async insertNotification(manager: EntityManager, notification: NotificationRecord): Promise<void> {
