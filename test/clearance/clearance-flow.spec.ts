@@ -119,6 +119,22 @@ describe('scheduled clearance against the sandbox', () => {
     expect(activations.active).toBe(done.approved);
   });
 
+  it('should expose the flows in the metrics', async () => {
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+
+    expect(metrics).toMatch(/^decisions_total\{flow="scheduled",outcome="approved",reason="NONE"\} \d+/m);
+    expect(metrics).toMatch(/^decisions_total\{flow="scheduled",outcome="denied",reason="[A-Z_]+"\} \d+/m);
+    expect(metrics).toMatch(/^clearance_customers_decided_total\{outcome="approved"\} \d+/m);
+    expect(metrics).toMatch(/^clearance_reports_total\{outcome="sent"\} \d+/m);
+    expect(metrics).toMatch(/^optimove_requests_total\{call="getProcessedCampaignCustomers",outcome="[a-z_]+"\} \d+/im);
+    expect(metrics).toMatch(/^promo_requests_total\{call="activate",outcome="activated"\} \d+/m);
+    expect(metrics).toMatch(/^profile_requests_total\{call="batch",outcome="ok"\} \d+/m);
+    expect(metrics).toMatch(/^audit_writer_batch_size_count \d+/m);
+    expect(metrics).toMatch(/^gateway_breaker_state\{dependency="promo"\} 0/m);
+    expect(metrics).toContain('# TYPE gateway_request_duration_seconds histogram');
+    expect(metrics).toContain('# TYPE clearance_open gauge');
+  });
+
   it('should answer a repeated notification with the same clearance and open another for a new deadline', async () => {
     const campaign = await control('/control/campaigns', { body: { size: 10, leadTimeSeconds: 60 } });
     const first = await notify(campaign.campaignId);

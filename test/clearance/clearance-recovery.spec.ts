@@ -120,9 +120,12 @@ describe('scheduled clearance under pressure', () => {
         [campaignId, clearance.decide_by],
       );
       expect(afterCutOff.count).toBe('0');
-      await sleep(4_500);
-      const outcome = await json(`${sandbox.optimoveUrl}/control/campaigns/${campaignId}/outcome`);
-      expect(outcome.final).toBe(true);
+      let outcome = await json(`${sandbox.optimoveUrl}/control/campaigns/${campaignId}/outcome`);
+      await waitUntil(async () => {
+        outcome = await json(`${sandbox.optimoveUrl}/control/campaigns/${campaignId}/outcome`);
+
+        return outcome.final === true;
+      }, 20_000);
       expect(outcome.sentTo).toBe(Number(clearance.approved));
     } finally {
       await service.close();

@@ -196,7 +196,7 @@ describe('Dockerfile and docker-compose.yml', () => {
     expect(runtime).toMatch(/^FROM node:22-[a-z]+-slim AS runtime/);
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toMatch(/^HEALTHCHECK /m);
-    expect(dockerfile).toContain('npm prune --omit=dev');
+    expect(dockerfile).toContain('npm ci --omit=dev');
     expect(cmd && existsSync(join(ROOT, cmd))).toBe(true);
   });
 

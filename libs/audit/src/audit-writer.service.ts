@@ -1,3 +1,6 @@
+import { histogram } from '@app/observability';
+import { performance } from 'node:perf_hooks';
+import { Histogram, Registry } from 'prom-client';
 import { Decision, DecisionRecorderPort } from '@app/decisions';
 import { BeforeApplicationShutdown, Logger, OnApplicationShutdown } from '@nestjs/common';
 import type { Pool } from 'pg';
@@ -16,6 +19,8 @@ export interface AuditWriterOptions {
   maxDelayMs?: number;
   /** INSERT statements in flight at once; callers arriving meanwhile queue up and form bigger batches. @default 2 */
   maxConcurrentFlushes?: number;
+  /** Where `audit_writer_batch_size` and `audit_writer_commit_seconds` are registered; none when absent. */
+  registry?: Registry;
 }
 
 /** Counters of the writer, for metrics and tests. */
@@ -75,6 +80,7 @@ function invalidField(decision: Decision): string | null {
 export class AuditWriter extends DecisionRecorderPort implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(AuditWriter.name);
   private readonly maxBatchSize: number;
+  private readonly metrics?: { batchSize: Histogram; commitSeconds: Histogram<'outcome'> };
   private readonly maxDelayMs: number;
   private readonly maxConcurrentFlushes: number;
   private queue: Entry[] = [];
@@ -92,6 +98,19 @@ export class AuditWriter extends DecisionRecorderPort implements BeforeApplicati
   ) {
     super();
     this.maxBatchSize = options.maxBatchSize ?? 1000;
+    this.metrics = options.registry && {
+      batchSize: histogram(options.registry, {
+        name: 'audit_writer_batch_size',
+        help: 'Decisions committed per statement by the audit writer',
+        buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+      }),
+      commitSeconds: histogram(options.registry, {
+        name: 'audit_writer_commit_seconds',
+        help: 'Time to commit one statement of decisions, by outcome',
+        labelNames: ['outcome'],
+        buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      }),
+    };
     this.maxDelayMs = options.maxDelayMs ?? 0;
     this.maxConcurrentFlushes = options.maxConcurrentFlushes ?? 2;
   }
@@ -210,9 +229,12 @@ export class AuditWriter extends DecisionRecorderPort implements BeforeApplicati
   }
 
   private async write(batch: Entry[], rows: number): Promise<void> {
+    const started = performance.now();
     try {
       await this.insert(batch.flatMap((entry) => entry.decisions));
       this.noteStatement(rows);
+      this.metrics?.batchSize.observe(rows);
+      this.metrics?.commitSeconds.observe({ outcome: 'committed' }, (performance.now() - started) / 1000);
       batch.forEach((entry) => entry.resolve());
     } catch (error) {
       this.counters.failedStatements++;
@@ -223,6 +245,7 @@ export class AuditWriter extends DecisionRecorderPort implements BeforeApplicati
         return;
       }
       const failure = error instanceof Error ? error : new Error(String(error));
+      this.metrics?.commitSeconds.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
       this.logger.error(`could not commit ${rows} decision(s): ${failure.message}`);
       batch.forEach((entry) => entry.reject(failure));
     }

@@ -1,5 +1,6 @@
 import { DecisionRecorderPort } from '@app/decisions';
 import { Module } from '@nestjs/common';
+import { Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { AUDIT_MODULE_OPTIONS, ConfigurableAuditModule } from './audit.module-definition';
 import { AuditModuleOptions } from './audit.options';
@@ -13,8 +14,9 @@ import { AuditWriter } from './audit-writer.service';
   providers: [
     {
       provide: AuditWriter,
-      inject: [DataSource, AUDIT_MODULE_OPTIONS],
-      useFactory: (dataSource: DataSource, options: AuditModuleOptions) => new AuditWriter(dataSource, options.writer),
+      inject: [DataSource, AUDIT_MODULE_OPTIONS, { token: Registry, optional: true }],
+      useFactory: (dataSource: DataSource, options: AuditModuleOptions, registry?: Registry) =>
+        new AuditWriter(dataSource, { registry, ...options.writer }),
     },
     { provide: DecisionRecorderPort, useExisting: AuditWriter },
   ],

@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
+import { Registry } from 'prom-client';
 import { COMPLIANCE_MODULE_OPTIONS, ConfigurableComplianceModule } from './compliance.module-definition';
 import { ComplianceModuleOptions } from './compliance.options';
 import { HttpProfileSourceAdapter } from './http-profile-source.adapter';
+import { MeteredProfileSourceAdapter } from './metered-profile-source.adapter';
 import { ProfileSourcePort } from './profile-source.port';
 
 /**
@@ -12,9 +14,15 @@ import { ProfileSourcePort } from './profile-source.port';
   providers: [
     {
       provide: ProfileSourcePort,
-      inject: [COMPLIANCE_MODULE_OPTIONS],
-      useFactory: (options: ComplianceModuleOptions): ProfileSourcePort | null =>
-        options.profileSource ? new HttpProfileSourceAdapter(options.profileSource) : null,
+      inject: [COMPLIANCE_MODULE_OPTIONS, { token: Registry, optional: true }],
+      useFactory: (options: ComplianceModuleOptions, registry?: Registry): ProfileSourcePort | null => {
+        if (!options.profileSource) {
+          return null;
+        }
+        const http = new HttpProfileSourceAdapter(options.profileSource);
+
+        return registry ? new MeteredProfileSourceAdapter(http, registry) : http;
+      },
     },
   ],
   exports: [ProfileSourcePort],

@@ -1,3 +1,5 @@
+import { counter } from '@app/observability';
+import { Counter, Registry } from 'prom-client';
 import { evaluateCompliance, evaluateVisitor, PROFILE_BATCH_LIMIT, Profile, ProfileSourcePort } from '@app/compliance';
 import { activationIdempotencyKey, ActivationResult, PromoActivationPort } from '@app/promo-activation';
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
@@ -63,6 +65,8 @@ export interface DecisionEngineOptions {
   profileConcurrency?: number;
   /** Time given to cancelling an activation whose customer ended up denied. @default 30000 */
   cancellationTimeoutMs?: number;
+  /** Where `decisions_total{flow, outcome, reason}` is counted; nothing is counted when absent. */
+  registry?: Registry;
 }
 
 interface WorkItem {
@@ -99,6 +103,7 @@ export class DecisionEngine implements OnApplicationShutdown {
   private readonly profileConcurrency: number;
   private readonly cancellationTimeoutMs: number;
   private readonly cancellations = new Set<Promise<void>>();
+  private readonly counted?: Counter<'flow' | 'outcome' | 'reason'>;
 
   constructor(
     readonly policies: PolicySet,
@@ -110,6 +115,23 @@ export class DecisionEngine implements OnApplicationShutdown {
     this.promoLimiter = new ConcurrencyLimiter(options.promoConcurrency ?? 32);
     this.profileConcurrency = options.profileConcurrency ?? 4;
     this.cancellationTimeoutMs = options.cancellationTimeoutMs ?? 30_000;
+    this.counted =
+      options.registry &&
+      counter(options.registry, {
+        name: 'decisions_total',
+        help: 'Decisions made, by flow, outcome and first reason (NONE for approvals)',
+        labelNames: ['flow', 'outcome', 'reason'],
+      });
+  }
+
+  private count(decisions: readonly Decision[]): void {
+    for (const decision of decisions) {
+      this.counted?.inc({
+        flow: decision.flow,
+        outcome: decision.allowed ? 'approved' : 'denied',
+        reason: decision.reasons[0]?.code ?? 'NONE',
+      });
+    }
   }
 
   async decide(request: DecisionBatchRequest): Promise<DecisionBatchResult> {
@@ -170,6 +192,8 @@ export class DecisionEngine implements OnApplicationShutdown {
         error: message,
       };
     }
+
+    this.count(decisions);
 
     return { decisions, recorded: true };
   }

@@ -1,6 +1,7 @@
 import { ProfileSourcePort } from '@app/compliance';
 import { PromoActivationPort } from '@app/promo-activation';
 import { Logger, Module } from '@nestjs/common';
+import { Registry } from 'prom-client';
 import { DecisionEngine } from './decision-engine.service';
 import { DecisionRecorderPort } from './decision-recorder.port';
 import { ConfigurableDecisionsModule, DECISIONS_MODULE_OPTIONS } from './decisions.module-definition';
@@ -57,6 +58,7 @@ async function createPolicySet(
         { token: ProfileSourcePort, optional: true },
         { token: PromoActivationPort, optional: true },
         DECISIONS_MODULE_OPTIONS,
+        { token: Registry, optional: true },
       ],
       useFactory: (
         policies: PolicySet,
@@ -64,7 +66,8 @@ async function createPolicySet(
         profiles: ProfileSourcePort | null | undefined,
         promos: PromoActivationPort | null | undefined,
         options: DecisionsModuleOptions,
-      ) => new DecisionEngine(policies, recorder, profiles ?? null, promos ?? null, options),
+        registry?: Registry,
+      ) => new DecisionEngine(policies, recorder, profiles ?? null, promos ?? null, { registry, ...options }),
     },
   ],
   exports: [PolicySet, DecisionEngine],

@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
+import { Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { ActivationLedger } from './activation-ledger.repository';
 import { HttpPromoActivationAdapter } from './http-promo-activation.adapter';
+import { MeteredPromoActivationAdapter } from './metered-promo-activation.adapter';
 import {
   ConfigurablePromoActivationModule,
   PROMO_ACTIVATION_MODULE_OPTIONS,
@@ -10,11 +12,16 @@ import { PromoActivationModuleOptions } from './promo-activation.options';
 import { PromoActivationPort } from './promo-activation.port';
 import { RecordingPromoActivationAdapter } from './recording-promo-activation.adapter';
 
-function createPort(options: PromoActivationModuleOptions, dataSource?: DataSource): PromoActivationPort | null {
+function createPort(
+  options: PromoActivationModuleOptions,
+  dataSource?: DataSource,
+  registry?: Registry,
+): PromoActivationPort | null {
   if (!options.promoSystem) {
     return null;
   }
-  const http = new HttpPromoActivationAdapter(options.promoSystem);
+  const adapter = new HttpPromoActivationAdapter(options.promoSystem);
+  const http = registry ? new MeteredPromoActivationAdapter(adapter, registry) : adapter;
   if (options.recordActivations === false) {
     return http;
   }
@@ -33,7 +40,11 @@ function createPort(options: PromoActivationModuleOptions, dataSource?: DataSour
   providers: [
     {
       provide: PromoActivationPort,
-      inject: [PROMO_ACTIVATION_MODULE_OPTIONS, { token: DataSource, optional: true }],
+      inject: [
+        PROMO_ACTIVATION_MODULE_OPTIONS,
+        { token: DataSource, optional: true },
+        { token: Registry, optional: true },
+      ],
       useFactory: createPort,
     },
     {

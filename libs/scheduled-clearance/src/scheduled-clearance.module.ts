@@ -2,6 +2,7 @@ import { ProfileSourcePort } from '@app/compliance';
 import { DecisionEngine, DecisionRecorderPort, PolicySet } from '@app/decisions';
 import { PromoActivationPort, RecordingPromoActivationAdapter } from '@app/promo-activation';
 import { Module } from '@nestjs/common';
+import { Registry } from 'prom-client';
 import { ClearanceAdminController, ClearanceListenerController } from './clearance.controllers';
 import { ClearanceRepository } from './clearance.repository';
 import { ClearanceIntake } from './clearance-intake.service';
@@ -27,11 +28,13 @@ function createClearanceEngine(
   profiles: ProfileSourcePort | null | undefined,
   promos: PromoActivationPort | null | undefined,
   options: ScheduledClearanceOptions,
+  registry?: Registry,
 ): DecisionEngine {
   const unrecorded = promos instanceof RecordingPromoActivationAdapter ? promos.inner : promos;
 
   return new DecisionEngine(policies, SLICES_RECORD_THEMSELVES, profiles ?? null, unrecorded ?? null, {
     promoConcurrency: options.promoConcurrency,
+    registry,
   });
 }
 
@@ -53,6 +56,7 @@ function createClearanceEngine(
         { token: ProfileSourcePort, optional: true },
         { token: PromoActivationPort, optional: true },
         SCHEDULED_CLEARANCE_OPTIONS,
+        { token: Registry, optional: true },
       ],
       useFactory: createClearanceEngine,
     },

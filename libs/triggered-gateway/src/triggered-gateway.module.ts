@@ -51,6 +51,7 @@ function createEngine(
   promos: PromoActivationPort | null | undefined,
   options: TriggeredGatewayModuleOptions,
   metrics: GatewayMetrics,
+  registry: Registry,
 ): DecisionEngine {
   const guardedProfiles = profiles
     ? new BreakingProfileSourceAdapter(profiles, breakerFor('profile', options.profileBreaker, metrics))
@@ -61,6 +62,7 @@ function createEngine(
 
   return new DecisionEngine(policies, recorder, guardedProfiles, guardedPromos, {
     promoConcurrency: options.promoConcurrency,
+    registry,
   });
 }
 
@@ -83,6 +85,7 @@ function createEngine(
         { token: PromoActivationPort, optional: true },
         TRIGGERED_GATEWAY_MODULE_OPTIONS,
         GatewayMetrics,
+        Registry,
       ],
       useFactory: createEngine,
     },
