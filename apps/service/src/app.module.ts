@@ -81,6 +81,7 @@ export class AppModule {
           reportReserveMs: config.clearance.reportReserveSeconds * 1000,
           sliceConcurrency: config.clearance.sliceConcurrency,
           workersEnabled: config.clearance.workersEnabled,
+          leaseMs: config.clearance.leaseSeconds * 1000,
         }),
       ],
       controllers: [HealthController, MetricsController, OptimoveRegistrationController],

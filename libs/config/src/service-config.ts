@@ -50,6 +50,8 @@ export interface ServiceConfig {
     reportReserveSeconds: number;
     sliceConcurrency: number;
     workersEnabled: boolean;
+    /** How long a replica's claim on a fetch or slice lasts without renewal; a dead replica's work waits this long. */
+    leaseSeconds: number;
   };
   promo: { apiUrl: string | undefined; apiToken: string | undefined; concurrency: number };
   profile: { apiUrl: string | undefined; apiToken: string | undefined };
