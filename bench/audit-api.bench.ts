@@ -96,7 +96,8 @@ async function main(): Promise<void> {
       const median = percentile(samples, 50);
       allMet &&= median < 50;
       console.log(
-        `page by ${name.padEnd(22)} median ${formatMs(median)}  p95 ${formatMs(percentile(samples, 95))}  ${verdict(median < 50)} (target median < 50 ms)`,
+        `page by ${name.padEnd(22)} median ${formatMs(median)}  p95 ${formatMs(percentile(samples, 95))}  ` +
+          `${verdict(median < 50)} (target median < 50 ms)`,
       );
     }
 
@@ -114,7 +115,8 @@ async function main(): Promise<void> {
     const rate = rows / exportSeconds;
     allMet &&= rate >= 50_000;
     console.log(
-      `export (7 days, NDJSON)   ${rows.toLocaleString()} rows in ${exportSeconds.toFixed(1)} s = ${Math.round(rate).toLocaleString()} rows/s  ${verdict(rate >= 50_000)} (target >= 50,000 rows/s)`,
+      `export (7 days, NDJSON)   ${rows.toLocaleString()} rows in ${exportSeconds.toFixed(1)} s = ` +
+        `${Math.round(rate).toLocaleString()} rows/s  ${verdict(rate >= 50_000)} (target >= 50,000 rows/s)`,
     );
     console.log(allMet ? 'all audit API targets met' : 'some audit API targets missed');
   } finally {

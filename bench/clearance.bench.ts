@@ -97,7 +97,8 @@ async function clear(size: number): Promise<Run> {
       if (Date.now() - lastPrint > 10_000) {
         lastPrint = Date.now();
         process.stdout.write(
-          `  ${((Date.now() - started) / 1000).toFixed(0)} s: fetched ${row.total}, decided ${row.decided}, reported ${row.reported}\n`,
+          `  ${((Date.now() - started) / 1000).toFixed(0)} s: fetched ${row.total}, ` +
+            `decided ${row.decided}, reported ${row.reported}\n`,
         );
       }
       await sleep(250);
@@ -108,8 +109,10 @@ async function clear(size: number): Promise<Run> {
     } = await db.query(
       `SELECT status, total, approved, denied, reported, deadline_met,
               extract(epoch FROM fetch_completed_at - created_at) AS fetch_s,
-              (SELECT extract(epoch FROM max(decided_at) - min(decided_at)) FROM clearance_customers WHERE clearance_id = c.id) AS decide_s,
-              (SELECT extract(epoch FROM max(sent_at) - min(created_at)) FROM optimove_reports WHERE clearance_id = c.id) AS report_s,
+              (SELECT extract(epoch FROM max(decided_at) - min(decided_at))
+                 FROM clearance_customers WHERE clearance_id = c.id) AS decide_s,
+              (SELECT extract(epoch FROM max(sent_at) - min(created_at))
+                 FROM optimove_reports WHERE clearance_id = c.id) AS report_s,
               (SELECT count(*) FROM optimove_reports WHERE clearance_id = c.id) AS reports
          FROM clearances c WHERE id = $1`,
       [clearanceId],
@@ -121,10 +124,12 @@ async function clear(size: number): Promise<Run> {
         `${Math.round(size / seconds).toLocaleString()} customers/s; listener answered in ${notified.latencyMs} ms`,
     );
     console.log(
-      `  approved ${phases.approved}, denied ${phases.denied}, reported ${phases.reported} in ${phases.reports} calls, deadline met ${phases.deadline_met}`,
+      `  approved ${phases.approved}, denied ${phases.denied}, ` +
+        `reported ${phases.reported} in ${phases.reports} calls, deadline met ${phases.deadline_met}`,
     );
     console.log(
-      `  phases (overlapping, as share of the total): fetch ${share(phases.fetch_s)}, decide ${share(phases.decide_s)}, report ${share(phases.report_s)}`,
+      `  phases (overlapping, as share of the total): fetch ${share(phases.fetch_s)}, ` +
+        `decide ${share(phases.decide_s)}, report ${share(phases.report_s)}`,
     );
     console.log(`  service peak memory (VmHWM): ${peakMb.toFixed(0)} MB`);
 

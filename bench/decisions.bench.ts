@@ -171,7 +171,8 @@ async function benchAuditWriter(): Promise<void> {
     console.log(
       `bulk load of the same rows (one statement of ${format(BULK_CHUNK)} at a time, one connection): ` +
         `${format(bulk)} decisions/s; writer / bulk = ${ratio.toFixed(2)} ` +
-        `(target >= 0.50: ${ratio >= 0.5 ? 'PASS' : 'MISS'}); writer >= 20,000/s: ${single >= 20_000 ? 'PASS' : 'MISS'}`,
+        `(target >= 0.50: ${ratio >= 0.5 ? 'PASS' : 'MISS'}); ` +
+        `writer >= 20,000/s: ${single >= 20_000 ? 'PASS' : 'MISS'}`,
     );
   } finally {
     await dataSource.destroy();

@@ -62,7 +62,8 @@ async function main(): Promise<void> {
       : `${options.rateLimit?.requests ?? 50} per ${(options.rateLimit?.windowMs ?? 10_000) / 1000} s`;
   const lines = [
     'sandbox started',
-    `  optimove  ${sandbox.optimoveUrl}  (X-API-KEY ${sandbox.apiKey}, times in ${options.timezone}, rate limit ${rateLimit}; also under /current and /v3.0)`,
+    `  optimove  ${sandbox.optimoveUrl}  (X-API-KEY ${sandbox.apiKey}, times in ${options.timezone}, ` +
+      `rate limit ${rateLimit}; also under /current and /v3.0)`,
     `  promo     ${sandbox.promoUrl}`,
     `  profile   ${sandbox.profileUrl}`,
     '',

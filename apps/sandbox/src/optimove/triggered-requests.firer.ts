@@ -123,7 +123,8 @@ export async function fireTriggered(gateway: GatewaySettings, plan: FiringPlan):
         }
       }
       const userId = plan.userIds[index];
-      const body = `{"user":${JSON.stringify({ user_id: userId, is_visitor: plan.isVisitor })},"campaign":${campaignJson}}`;
+      const user = JSON.stringify({ user_id: userId, is_visitor: plan.isVisitor });
+      const body = `{"user":${user},"campaign":${campaignJson}}`;
       results[index] = await callGateway(agent, gateway, userId, body);
     }
   };
