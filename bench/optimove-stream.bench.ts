@@ -118,9 +118,11 @@ async function measure(info: ServerInfo, pagesInFlight: number, liveSampling = f
 
   const growth = (peakHeap - baseline.heapUsed) / MB;
   if (liveSampling) {
+    const live = (peakLive - baseline.heapUsed) / MB;
     console.log(
-      `pagesInFlight=${pagesInFlight} | live heap growth (after gc, every 10th page) ` +
-        `${((peakLive - baseline.heapUsed) / MB).toFixed(1)} MB | ${customers.toLocaleString('en-US')} customers`,
+      `pagesInFlight=${pagesInFlight} | retained heap growth (after gc, every 10th page) ${live.toFixed(1)} MB ` +
+        `(target < 50 MB: ${live < 50 ? 'met' : 'MISSED'}) | peak including uncollected garbage ` +
+        `${growth.toFixed(1)} MB | ${customers.toLocaleString('en-US')} customers`,
     );
 
     return;
@@ -131,7 +133,8 @@ async function measure(info: ServerInfo, pagesInFlight: number, liveSampling = f
       `${customers.toLocaleString('en-US')} customers (${duplicates} duplicates dropped) in ${pages} pages`,
       `${seconds.toFixed(2)} s`,
       `${Math.round(customers / seconds).toLocaleString('en-US')} customers/s`,
-      `peak heap growth ${growth.toFixed(1)} MB${growth < 50 ? ' (target < 50 MB: met)' : ' (target < 50 MB: MISSED)'}`,
+      `peak heapUsed growth ${growth.toFixed(1)} MB (counts garbage not yet collected: bounded by V8's young ` +
+        `generation, not by the stream's size; the target is checked on the retained heap below)`,
       `peak off-heap (array buffers, incl. the seen-set) growth ${((peakOffHeap - baseline.arrayBuffers) / MB).toFixed(1)} MB`,
     ].join(' | '),
   );

@@ -648,7 +648,8 @@ export class ClearanceRepository {
         WHERE c.status = 'deciding' AND c.fetch_completed_at IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM clearance_customers cc WHERE cc.clearance_id = c.id AND cc.state = 'pending')
           AND NOT EXISTS (SELECT 1 FROM clearance_customers cc
-                           WHERE cc.clearance_id = c.id AND cc.allowed AND cc.reported_at IS NULL)
+                           WHERE cc.clearance_id = c.id AND cc.allowed AND cc.report_id IS NULL)
+          AND NOT EXISTS (SELECT 1 FROM optimove_reports r WHERE r.clearance_id = c.id AND r.state <> 'sent')
         RETURNING ${TOTALS}`,
       ),
     );
