@@ -10,6 +10,7 @@ import {
   OnApplicationBootstrap,
   Optional,
 } from '@nestjs/common';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -209,6 +210,7 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
       return false;
     }
     const controller = new AbortController();
+    setMaxListeners(0, controller.signal);
     this.slicesInFlight.set(slice, controller);
     const renewal = setInterval(() => {
       void this.repository.renewSlice(slice, this.workerId, this.leaseMs).then(
