@@ -251,7 +251,8 @@ async function main(): Promise<void> {
       `\nfixed ${FIXED_RATE} requests/s for ${FIXED_SECONDS} s (${fixed.length} requests, ${allowed} allowed)`,
     );
     console.log(
-      `  p50 ${formatMs(p50)}, p99 ${formatMs(p99)} (target <= 25 ms) ${verdict(p99 <= 25)}, max ${formatMs(Math.max(...latencies))}`,
+      `  p50 ${formatMs(p50)}, p99 ${formatMs(p99)} (target <= 25 ms) ${verdict(p99 <= 25)}, ` +
+        `max ${formatMs(Math.max(...latencies))}`,
     );
     console.log(
       `  answers later than the ${BUDGET_MS} ms budget or not 200: ${late} (target 0) ${verdict(late === 0)}`,

@@ -135,7 +135,8 @@ async function measure(info: ServerInfo, pagesInFlight: number, liveSampling = f
       `${Math.round(customers / seconds).toLocaleString('en-US')} customers/s`,
       `peak heapUsed growth ${growth.toFixed(1)} MB (counts garbage not yet collected: bounded by V8's young ` +
         `generation, not by the stream's size; the target is checked on the retained heap below)`,
-      `peak off-heap (array buffers, incl. the seen-set) growth ${((peakOffHeap - baseline.arrayBuffers) / MB).toFixed(1)} MB`,
+      `peak off-heap (array buffers, incl. the seen-set) growth ` +
+        `${((peakOffHeap - baseline.arrayBuffers) / MB).toFixed(1)} MB`,
     ].join(' | '),
   );
 }

@@ -356,7 +356,8 @@ async function runDemo(options: DemoOptions, children: ChildProcesses, waitForIn
     30_000,
   );
   say(
-    `  sandbox   Optimove ${setup.optimoveUrl}, promo ${setup.promoUrl}, profiles ${setup.profileUrl} (pid ${sandbox.pid})`,
+    `  sandbox   Optimove ${setup.optimoveUrl}, promo ${setup.promoUrl}, ` +
+      `profiles ${setup.profileUrl} (pid ${sandbox.pid})`,
   );
 
   const service = children.start('service', SERVICE_MAIN, serviceEnvironment(setup, options), ROOT);
@@ -416,7 +417,8 @@ async function runDemo(options: DemoOptions, children: ChildProcesses, waitForIn
     listenerAnswer.status === 200 ? (listenerAnswer.body as { clearanceId?: unknown } | null)?.clearanceId : undefined;
   if (notified.status !== 200 || typeof clearanceId !== 'string') {
     throw new DemoError(
-      `the listener did not accept the notification: ${listenerAnswer.error ?? describeAnswer({ status: listenerAnswer.status, body: listenerAnswer.body })}`,
+      'the listener did not accept the notification: ' +
+        (listenerAnswer.error ?? describeAnswer({ status: listenerAnswer.status, body: listenerAnswer.body })),
     );
   }
   say(
@@ -426,7 +428,8 @@ async function runDemo(options: DemoOptions, children: ChildProcesses, waitForIn
   const progress = new ProgressDisplay(out);
   if (options.triggered > 0) {
     say(
-      `  triggered firing ${formatCount(options.triggered)} requests at the gateway (campaign ${triggeredId}) meanwhile`,
+      `  triggered firing ${formatCount(options.triggered)} requests at the gateway ` +
+        `(campaign ${triggeredId}) meanwhile`,
     );
   }
   const burst = fireBurst(setup, options, triggeredId).then((outcome) => {

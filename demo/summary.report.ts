@@ -43,7 +43,8 @@ function outcomeCount(summary: CampaignSummary | undefined, flow: string, allowe
 export function renderSummary(input: SummaryInput): string {
   const { clearance, burst } = input;
   const lines = [
-    `  Scheduled campaign ${clearance.campaignId}: ${formatCount(clearance.total)} customers, clearance ${clearance.id}`,
+    `  Scheduled campaign ${clearance.campaignId}: ${formatCount(clearance.total)} customers, ` +
+      `clearance ${clearance.id}`,
     row('status', clearance.status),
     row('approved', formatCount(clearance.approved)),
     row('denied', formatCount(clearance.denied)),

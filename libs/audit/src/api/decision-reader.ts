@@ -147,7 +147,8 @@ export class DecisionReader {
     const whereClause = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
 
     return this.dataSource.query(
-      `SELECT ${columns} FROM decisions d ${whereClause} ORDER BY d.decided_at DESC, d.id DESC LIMIT $${parameters.length}`,
+      `SELECT ${columns} FROM decisions d ${whereClause}
+        ORDER BY d.decided_at DESC, d.id DESC LIMIT $${parameters.length}`,
       parameters,
     );
   }
