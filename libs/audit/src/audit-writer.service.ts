@@ -9,7 +9,10 @@ import { decisionRowsParameter, INSERT_DECISIONS, insertDecisions } from './deci
 
 /** Tuning of the group-committing {@link AuditWriter}. */
 export interface AuditWriterOptions {
-  /** Decisions per INSERT; a flush starts as soon as this many wait. One caller's decisions are never split. @default 1000 */
+  /**
+   * Decisions per INSERT; a flush starts as soon as this many wait. One caller's decisions are never split.
+   * @default 1000
+   */
   maxBatchSize?: number;
   /**
    * Longest wait for more callers before a partial batch is written. 0: written on the next turn of the event loop,

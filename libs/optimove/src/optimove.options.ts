@@ -34,7 +34,10 @@ export interface OptimoveTimeouts {
   headersMs: number;
   /** Longest silence while the response body streams. @default 30000 */
   bodyMs: number;
-  /** Deadline of one call, retries, backoff and rate-limit waits included; a call may pass a shorter one. @default 120000 */
+  /**
+   * Deadline of one call, retries, backoff and rate-limit waits included; a call may pass a shorter one.
+   * @default 120000
+   */
   callMs: number;
 }
 

@@ -197,7 +197,8 @@ export class ClearanceRepository {
           : await manager.query(
               `INSERT INTO clearance_customers (clearance_id, seq, customer_id, action_id, promo_code)
                SELECT $1, r.seq, r."customerId", r."actionId", r."promoCode"
-                 FROM jsonb_to_recordset($2::jsonb) AS r(seq bigint, "customerId" text, "actionId" text, "promoCode" text)
+                 FROM jsonb_to_recordset($2::jsonb)
+                      AS r(seq bigint, "customerId" text, "actionId" text, "promoCode" text)
                ON CONFLICT (clearance_id, customer_id) DO NOTHING
                RETURNING seq`,
               [lease.clearanceId, JSON.stringify(rows)],
@@ -212,17 +213,15 @@ export class ClearanceRepository {
           [lease.clearanceId, Number(current.slices), firstSeq, lastSeq, sliceSize],
         );
       }
-      rowsOf(
-        await manager.query(
-          `UPDATE clearances
+      await manager.query(
+        `UPDATE clearances
             SET fetch_offset = $2, total = total + $3, updated_at = now(),
                 lease_expires_at = now() + $4 * interval '1 millisecond',
                 status = CASE WHEN $5 THEN 'deciding' ELSE 'fetching' END,
                 fetch_completed_at = CASE WHEN $5 THEN now() END,
                 lease_owner = CASE WHEN $5 THEN NULL ELSE lease_owner END
           WHERE id = $1`,
-          [lease.clearanceId, page.nextOffset, inserted.length, leaseMs, page.last],
-        ),
+        [lease.clearanceId, page.nextOffset, inserted.length, leaseMs, page.last],
       );
 
       return { inserted: inserted.length };
@@ -230,23 +229,19 @@ export class ClearanceRepository {
   }
 
   async releaseFetch(lease: FetchLease, owner: string): Promise<void> {
-    rowsOf(
-      await this.dataSource.query(
-        `UPDATE clearances SET lease_owner = NULL, lease_expires_at = NULL
+    await this.dataSource.query(
+      `UPDATE clearances SET lease_owner = NULL, lease_expires_at = NULL
         WHERE id = $1 AND lease_owner = $2 AND fencing_token = $3`,
-        [lease.clearanceId, owner, lease.fencingToken],
-      ),
+      [lease.clearanceId, owner, lease.fencingToken],
     );
   }
 
   async failClearance(clearanceId: string, error: string): Promise<void> {
-    rowsOf(
-      await this.dataSource.query(
-        `UPDATE clearances SET status = 'failed', last_error = $2, finished_at = now(), deadline_met = false,
+    await this.dataSource.query(
+      `UPDATE clearances SET status = 'failed', last_error = $2, finished_at = now(), deadline_met = false,
               lease_owner = NULL, updated_at = now()
         WHERE id = $1 AND status NOT IN ('completed', 'expired', 'failed')`,
-        [clearanceId, error.slice(0, 500)],
-      ),
+      [clearanceId, error.slice(0, 500)],
     );
   }
 
@@ -274,7 +269,8 @@ export class ClearanceRepository {
               fencing_token = s.fencing_token + 1, attempts = s.attempts + 1
          FROM pick
         WHERE s.clearance_id = pick.clearance_id AND s.slice_no = pick.slice_no
-        RETURNING s.clearance_id, s.slice_no, s.first_seq, s.last_seq, s.fencing_token, pick.campaign_id, pick.decide_by`,
+        RETURNING s.clearance_id, s.slice_no, s.first_seq, s.last_seq, s.fencing_token,
+                  pick.campaign_id, pick.decide_by`,
         [owner, leaseMs],
       ),
     );
@@ -308,12 +304,10 @@ export class ClearanceRepository {
 
   /** Hands a slice back so that any worker may claim it at once. */
   async releaseSlice(slice: SliceLease, owner: string): Promise<void> {
-    rowsOf(
-      await this.dataSource.query(
-        `UPDATE clearance_slices SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
+    await this.dataSource.query(
+      `UPDATE clearance_slices SET state = 'pending', lease_owner = NULL, lease_expires_at = NULL
         WHERE clearance_id = $1 AND slice_no = $2 AND lease_owner = $3 AND fencing_token = $4 AND state = 'leased'`,
-        [slice.clearanceId, slice.sliceNo, owner, slice.fencingToken],
-      ),
+      [slice.clearanceId, slice.sliceNo, owner, slice.fencingToken],
     );
   }
 
@@ -350,33 +344,27 @@ export class ClearanceRepository {
       }
       await insertDecisions(manager, decisions);
       await recordActivations(manager, slice, decisions, promoCodes);
-      rowsOf(
-        await manager.query(
-          `UPDATE clearance_customers cc
+      await manager.query(
+        `UPDATE clearance_customers cc
             SET state = 'decided', allowed = d.allowed, decision_id = d.id, decided_at = d."decidedAt"
            FROM jsonb_to_recordset($2::jsonb) AS d(id uuid, "customerId" text, allowed boolean, "decidedAt" timestamptz)
           WHERE cc.clearance_id = $1 AND cc.customer_id = d."customerId" AND cc.state = 'pending'`,
-          [
-            slice.clearanceId,
-            JSON.stringify(
-              decisions.map(({ id, customerId, allowed, decidedAt }) => ({ id, customerId, allowed, decidedAt })),
-            ),
-          ],
-        ),
+        [
+          slice.clearanceId,
+          JSON.stringify(
+            decisions.map(({ id, customerId, allowed, decidedAt }) => ({ id, customerId, allowed, decidedAt })),
+          ),
+        ],
       );
       const approved = decisions.filter((decision) => decision.allowed).length;
-      rowsOf(
-        await manager.query(
-          `UPDATE clearance_slices SET state = 'done', done_at = now(), lease_owner = NULL
+      await manager.query(
+        `UPDATE clearance_slices SET state = 'done', done_at = now(), lease_owner = NULL
           WHERE clearance_id = $1 AND slice_no = $2`,
-          [slice.clearanceId, slice.sliceNo],
-        ),
+        [slice.clearanceId, slice.sliceNo],
       );
-      rowsOf(
-        await manager.query(
-          `UPDATE clearances SET approved = approved + $2, denied = denied + $3, updated_at = now() WHERE id = $1`,
-          [slice.clearanceId, approved, decisions.length - approved],
-        ),
+      await manager.query(
+        `UPDATE clearances SET approved = approved + $2, denied = denied + $3, updated_at = now() WHERE id = $1`,
+        [slice.clearanceId, approved, decisions.length - approved],
       );
     });
   }
@@ -398,13 +386,11 @@ export class ClearanceRepository {
       if (campaignId === undefined) {
         return { denied: 0, withPromo: [] };
       }
-      rowsOf(
-        await manager.query(
-          `UPDATE clearance_slices SET state = 'done', done_at = now(), lease_owner = NULL,
+      await manager.query(
+        `UPDATE clearance_slices SET state = 'done', done_at = now(), lease_owner = NULL,
                 fencing_token = fencing_token + 1
           WHERE clearance_id = $1 AND state <> 'done'`,
-          [clearanceId],
-        ),
+        [clearanceId],
       );
       const late: { customer_id: string; promo_code: string | null }[] = await manager.query(
         `WITH late AS (
@@ -422,14 +408,12 @@ export class ClearanceRepository {
         [clearanceId, campaignId, policy, JSON.stringify(DEADLINE_REASON)],
       );
       const count = late.length;
-      rowsOf(
-        await manager.query(
-          `UPDATE clearances
+      await manager.query(
+        `UPDATE clearances
             SET denied = denied + $2, status = 'deciding', lease_owner = NULL, updated_at = now(),
                 fetch_completed_at = coalesce(fetch_completed_at, now())
           WHERE id = $1`,
-          [clearanceId, count],
-        ),
+        [clearanceId, count],
       );
 
       return {
@@ -541,11 +525,9 @@ export class ClearanceRepository {
           [candidate.id, candidate.campaign_id, batch.length, owner, leaseMs],
         );
         const reportId = Number(report[0]?.id);
-        rowsOf(
-          await manager.query(
-            `UPDATE clearance_customers SET report_id = $2 WHERE clearance_id = $1 AND seq = ANY($3::bigint[])`,
-            [candidate.id, reportId, batch.map((row) => row.seq)],
-          ),
+        await manager.query(
+          `UPDATE clearance_customers SET report_id = $2 WHERE clearance_id = $1 AND seq = ANY($3::bigint[])`,
+          [candidate.id, reportId, batch.map((row) => row.seq)],
         );
 
         return {
@@ -605,32 +587,26 @@ export class ClearanceRepository {
       if (sent.length === 0) {
         return;
       }
-      rowsOf(
-        await manager.query(
-          `UPDATE clearance_customers SET reported_at = now() WHERE clearance_id = $1 AND report_id = $2`,
-          [report.clearanceId, report.reportId],
-        ),
+      await manager.query(
+        `UPDATE clearance_customers SET reported_at = now() WHERE clearance_id = $1 AND report_id = $2`,
+        [report.clearanceId, report.reportId],
       );
-      rowsOf(
-        await manager.query(`UPDATE clearances SET reported = reported + $2, updated_at = now() WHERE id = $1`, [
-          report.clearanceId,
-          report.customerIds.length,
-        ]),
-      );
+      await manager.query(`UPDATE clearances SET reported = reported + $2, updated_at = now() WHERE id = $1`, [
+        report.clearanceId,
+        report.customerIds.length,
+      ]);
     });
   }
 
   /** Keeps the report pending for another attempt after `retryInMs`, or fails it once the deadline has passed. */
   async markReportFailed(report: ReportBatch, error: string, retryInMs: number): Promise<void> {
-    rowsOf(
-      await this.dataSource.query(
-        `UPDATE optimove_reports
+    await this.dataSource.query(
+      `UPDATE optimove_reports
           SET attempts = attempts + 1, error = $2, lease_owner = NULL,
               lease_expires_at = now() + $3 * interval '1 millisecond',
               state = CASE WHEN $4::timestamptz <= now() THEN 'failed' ELSE 'pending' END
         WHERE id = $1 AND state = 'pending'`,
-        [report.reportId, error.slice(0, 500), retryInMs, report.clearanceRequiredBy],
-      ),
+      [report.reportId, error.slice(0, 500), retryInMs, report.clearanceRequiredBy],
     );
   }
 

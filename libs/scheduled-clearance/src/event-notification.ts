@@ -1,6 +1,9 @@
 import { parseOptimoveTime } from '@app/optimove';
 
-/** An Optimove event notification, read leniently: keys in any case, ids as numbers or strings, unknown keys kept aside. */
+/**
+ * An Optimove event notification, read leniently: keys in any case, ids as numbers or strings, unknown keys kept
+ * aside.
+ */
 export interface EventNotification {
   eventTypeId: number;
   campaignId: string | null;
