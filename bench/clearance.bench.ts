@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
 import { freePort, SERVICE_MAIN, spawnNode, waitForStatus } from '../test/support/processes';
 import { createTestDatabase } from '../test/support/test-database';
-import { verdict } from './support/stats';
+import { cpuSecondsByProcess, formatCpu, verdict } from './support/stats';
 
 const SANDBOX_MAIN = join(__dirname, '../dist/apps/sandbox/main.js');
 const SIZES = (process.env.BENCH_CLEARANCE_SIZES ?? '100000,1000000').split(',').map(Number);
@@ -78,6 +78,7 @@ async function clear(size: number): Promise<Run> {
       })
     ).json()) as { campaignId: number };
 
+    const cpuBefore = cpuSecondsByProcess();
     const started = Date.now();
     const notified = (await (await post(`${optimove}/control/campaigns/${campaign.campaignId}/notify`, {})).json()) as {
       body: { clearanceId: string };
@@ -104,13 +105,29 @@ async function clear(size: number): Promise<Run> {
       await sleep(250);
     }
     const seconds = (Date.now() - started) / 1000;
+    const cpu = new Map<string, number>();
+    for (const [pid, { name, seconds: used }] of cpuSecondsByProcess()) {
+      const group =
+        pid === service.child.pid
+          ? 'service'
+          : pid === sandbox.child.pid
+            ? 'sandbox'
+            : name === 'postgres'
+              ? 'postgres'
+              : pid === process.pid
+                ? 'bench'
+                : undefined;
+      if (group !== undefined) {
+        cpu.set(group, (cpu.get(group) ?? 0) + used - (cpuBefore.get(pid)?.seconds ?? 0));
+      }
+    }
     const {
       rows: [phases],
     } = await db.query(
       `SELECT status, total, approved, denied, reported, deadline_met,
               extract(epoch FROM fetch_completed_at - created_at) AS fetch_s,
-              (SELECT extract(epoch FROM max(decided_at) - min(decided_at))
-                 FROM clearance_customers WHERE clearance_id = c.id) AS decide_s,
+              (SELECT extract(epoch FROM max(done_at) - min(done_at))
+                 FROM clearance_slices WHERE clearance_id = c.id) AS decide_s,
               (SELECT extract(epoch FROM max(sent_at) - min(created_at))
                  FROM optimove_reports WHERE clearance_id = c.id) AS report_s,
               (SELECT count(*) FROM optimove_reports WHERE clearance_id = c.id) AS reports
@@ -132,6 +149,12 @@ async function clear(size: number): Promise<Run> {
         `decide ${share(phases.decide_s)}, report ${share(phases.report_s)}`,
     );
     console.log(`  service peak memory (VmHWM): ${peakMb.toFixed(0)} MB`);
+    console.log(`  CPU: ${formatCpu(cpu)}`);
+    const perCustomer = (group: string) => `${(((cpu.get(group) ?? 0) * 1e6) / size).toFixed(0)} µs`;
+    console.log(
+      `  CPU a customer: service ${perCustomer('service')}, postgres ${perCustomer('postgres')}, ` +
+        `sandbox ${perCustomer('sandbox')}`,
+    );
 
     return { size, seconds, peakMb };
   } finally {

@@ -8,7 +8,8 @@
  * The service runs from the build (`npm run build` first, skipped with BENCH_SKIP_BUILD=1) as a child process, as do
  * the sandbox and the bare route; PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * in a database of its own that is dropped at the end. Run: `npx tsx bench/gateway.bench.ts`.
- * Knobs: BENCH_SATURATION_SECONDS (10), BENCH_FIXED_SECONDS (30), BENCH_NO_PROMO=1 (payloads without promo codes).
+ * Knobs: BENCH_SATURATION_SECONDS (10), BENCH_FIXED_SECONDS (30), BENCH_NO_PROMO=1 (payloads without promo codes),
+ * BENCH_SERVICE_NODE_ARGS (node's options for the service, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { parseGatewayRequest } from '@app/triggered-gateway';
 import { execSync, spawn } from 'node:child_process';
@@ -18,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import { freePort, SERVICE_MAIN, spawnNode, SpawnedProcess, waitForStatus } from '../test/support/processes';
 import { createTestDatabase } from '../test/support/test-database';
-import { formatMs, percentile, verdict } from './support/stats';
+import { cpuDuring, formatCpu, formatMs, percentile, verdict } from './support/stats';
 
 const ROOT = join(__dirname, '..');
 const SANDBOX_MAIN = join(ROOT, 'dist/apps/sandbox/main.js');
@@ -138,8 +139,13 @@ function benchValidation(): number {
   return ((performance.now() - started) * 1000) / rounds;
 }
 
-async function startChild(entry: string, env: Record<string, string>, readyUrl: string): Promise<SpawnedProcess> {
-  const child = spawnNode(entry, env);
+async function startChild(
+  entry: string,
+  env: Record<string, string>,
+  readyUrl: string,
+  nodeArgs: string[] = [],
+): Promise<SpawnedProcess> {
+  const child = spawnNode(entry, env, nodeArgs);
   try {
     await waitForStatus(readyUrl, 200, 60_000);
   } catch (error) {
@@ -216,6 +222,7 @@ async function main(): Promise<void> {
         LISTENER_TOKEN: 'bench-listener-token',
       },
       `http://127.0.0.1:${servicePort}/health/ready`,
+      (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
     );
     bare = spawnBare(barePort);
     for (let i = 0; i < 200 && !bare.output().includes('listening'); i++) {
@@ -232,13 +239,42 @@ async function main(): Promise<void> {
     await saturate(serviceUrl, gatewayPath, 8000, 2);
     await saturate(`http://127.0.0.1:${barePort}`, barePath, 8000, 2);
 
-    const bareRate = await saturate(`http://127.0.0.1:${barePort}`, barePath, 8001, SATURATION_SECONDS);
-    const gatewayRate = await saturate(serviceUrl, gatewayPath, 8002, SATURATION_SECONDS);
+    const label = (pid: number, name: string): string | undefined => {
+      if (pid === process.pid) {
+        return 'load generator';
+      }
+      if (pid === service?.child.pid) {
+        return 'service';
+      }
+      if (pid === sandbox?.child.pid) {
+        return 'sandbox';
+      }
+      if (pid === bare?.child.pid) {
+        return 'bare route';
+      }
+
+      return name === 'postgres' ? 'postgres' : undefined;
+    };
+    const bareRun = await cpuDuring(
+      () => saturate(`http://127.0.0.1:${barePort}`, barePath, 8001, SATURATION_SECONDS),
+      label,
+    );
+    const gatewayRun = await cpuDuring(() => saturate(serviceUrl, gatewayPath, 8002, SATURATION_SECONDS), label);
+    const bareRate = bareRun.result;
+    const gatewayRate = gatewayRun.result;
     const ratio = gatewayRate / bareRate;
     console.log(`\nsaturated, ${CONNECTIONS} connections, ${SATURATION_SECONDS} s each`);
     console.log(`  bare NestJS + Fastify route: ${Math.round(bareRate)} requests/s`);
     console.log(`  gateway (profile + promo + audit commit): ${Math.round(gatewayRate)} requests/s`);
     console.log(`  ratio: ${(ratio * 100).toFixed(1)} % (target >= 25 %) ${verdict(ratio >= 0.25)}`);
+    console.log(`  CPU during the bare run: ${formatCpu(bareRun.cpu)}`);
+    console.log(`  CPU during the gateway run: ${formatCpu(gatewayRun.cpu)}`);
+    const perRequest = (seconds: number | undefined): string =>
+      `${(((seconds ?? 0) * 1e6) / (gatewayRate * SATURATION_SECONDS)).toFixed(0)} µs`;
+    console.log(
+      `  gateway CPU a request: service ${perRequest(gatewayRun.cpu.get('service'))}, ` +
+        `postgres ${perRequest(gatewayRun.cpu.get('postgres'))}, sandbox ${perRequest(gatewayRun.cpu.get('sandbox'))}`,
+    );
 
     await sleep(2000);
     const fixed = await fixedRate(serviceUrl, gatewayPath, 8003, FIXED_RATE, FIXED_SECONDS);

@@ -117,6 +117,17 @@ describe('scheduled clearance against the sandbox', () => {
     const activations = (await (await fetch(`${sandbox.promoUrl}/control/activations`)).json()) as any;
     expect(activations.duplicates ?? 0).toBe(0);
     expect(activations.active).toBe(done.approved);
+    const page = (await (
+      await fetch(`${service.url}/audit/decisions?clearanceId=${clearanceId}&limit=1000`, {
+        headers: { authorization: `Bearer ${AUDITOR_KEY}` },
+      })
+    ).json()) as { items: { allowed: boolean; reportedAt: string | null }[] };
+    const approvals = page.items.filter((item) => item.allowed);
+    expect(approvals.length).toBeGreaterThan(0);
+    expect(approvals.every((item) => item.reportedAt !== null && !Number.isNaN(Date.parse(item.reportedAt)))).toBe(
+      true,
+    );
+    expect(page.items.filter((item) => !item.allowed).every((item) => item.reportedAt === null)).toBe(true);
   });
 
   it('should expose the flows in the metrics', async () => {

@@ -54,7 +54,7 @@ describe(ClearanceRepository.name, () => {
     await database.drop();
   });
 
-  async function openWithCustomers(campaignId: string, customerIds: string[]): Promise<string> {
+  async function openWithCustomers(campaignId: string, customerIds: string[], sliceSize = 1_000): Promise<string> {
     const deadline = new Date(Date.now() + 3_600_000);
     const { clearanceId } = await sut.openClearance(
       { campaignId, clearanceRequiredBy: deadline, reportBy: deadline, decideBy: deadline, source: 'admin' },
@@ -70,7 +70,7 @@ describe(ClearanceRepository.name, () => {
         nextOffset: customerIds.length,
         last: true,
       },
-      1_000,
+      sliceSize,
       LEASE_MS,
     );
 
@@ -220,19 +220,22 @@ describe(ClearanceRepository.name, () => {
     expect((await sut.cutOff(clearanceId, 'default')).denied).toBe(0);
   });
 
-  it('should put each approval in exactly one report, even with concurrent reporters', async () => {
+  it('should put each approval in exactly one report, whole slices at a time, even with concurrent reporters', async () => {
     const clearanceId = await openWithCustomers(
       'reports',
       Array.from({ length: 25 }, (_, i) => `P${i}`),
+      4,
     );
-    const slice = (await sut.claimSlice('replica-a', LEASE_MS))!;
-    const customers = await sut.loadSliceCustomers(slice);
-    await sut.commitSlice(
-      slice,
-      'replica-a',
-      customers.map((c) => decisionFor(clearanceId, c.customerId, true)),
-      new Map(),
-    );
+    const customers: string[] = [];
+    for (let slice = await sut.claimSlice('replica-a', LEASE_MS); slice; ) {
+      const inSlice = await sut.loadSliceCustomers(slice);
+      customers.push(...inSlice.map((c) => c.customerId));
+      // Every customer but the slice's last is approved: the slice carries 3 approvals (the last slice, 1 of 1).
+      const decisions = inSlice.map((c, i) => decisionFor(clearanceId, c.customerId, i < 3));
+      await sut.commitSlice(slice, 'replica-a', decisions, new Map());
+      slice = await sut.claimSlice('replica-a', LEASE_MS);
+    }
+    const approved = customers.filter((_, i) => i % 4 !== 3);
 
     const reports = await Promise.all([
       sut.openReport('reporter-1', 10, 0, 20_000),
@@ -242,7 +245,9 @@ describe(ClearanceRepository.name, () => {
     ]);
     const reported = reports.flatMap((report) => report?.customerIds ?? []);
 
-    expect(reported.sort()).toEqual(customers.map((c) => c.customerId).sort());
+    expect(reported.sort()).toEqual(approved.sort());
+    // 6 slices of 3 approvals and 1 of 1, whole slices in reports of at most 10.
     expect(reports.every((report) => (report?.customerIds.length ?? 0) <= 10)).toBe(true);
+    expect(reports.filter((report) => report !== undefined).length).toBeGreaterThanOrEqual(2);
   });
 });

@@ -15,10 +15,10 @@ export interface SpawnedProcess {
 
 /**
  * Runs a built entry point (`npm test` builds first) with exactly the given environment plus PATH, so that
- * nothing leaks in from the environment of the test run.
+ * nothing leaks in from the environment of the test run. `nodeArgs` go before the entry (`--cpu-prof`, say).
  */
-export function spawnNode(entry: string, env: Record<string, string>): SpawnedProcess {
-  const child = spawn(process.execPath, [entry], {
+export function spawnNode(entry: string, env: Record<string, string>, nodeArgs: string[] = []): SpawnedProcess {
+  const child = spawn(process.execPath, [...nodeArgs, entry], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -72,7 +72,8 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
     this.promos =
       promoActivation instanceof RecordingPromoActivationAdapter ? promoActivation.inner : (promoActivation ?? null);
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-    this.sliceSize = options.sliceSize ?? 1_000;
+    // A slice's approvals travel in one report, so a slice holds no more customers than one call may carry.
+    this.sliceSize = Math.min(options.sliceSize ?? 1_000, OPTIMOVE_MAX_PER_CALL);
     this.leaseMs = options.leaseMs ?? 30_000;
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.reportMaxAgeMs = options.reportMaxAgeMs ?? 5_000;

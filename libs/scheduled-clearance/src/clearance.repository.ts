@@ -190,15 +190,20 @@ export class ClearanceRepository {
         throw new LeaseLostError(`the fetch of clearance ${lease.clearanceId}`);
       }
       const total = Number(current.total);
-      const rows = page.customers.map((customer, index) => ({ ...customer, seq: total + index + 1 }));
+      const firstSlice = Number(current.slices);
+      const rows = page.customers.map((customer, index) => ({
+        ...customer,
+        seq: total + index + 1,
+        sliceNo: firstSlice + Math.floor(index / sliceSize),
+      }));
       const inserted: { seq: string }[] =
         rows.length === 0
           ? []
           : await manager.query(
-              `INSERT INTO clearance_customers (clearance_id, seq, customer_id, action_id, promo_code)
-               SELECT $1, r.seq, r."customerId", r."actionId", r."promoCode"
+              `INSERT INTO clearance_customers (clearance_id, seq, slice_no, customer_id, action_id, promo_code)
+               SELECT $1, r.seq, r."sliceNo", r."customerId", r."actionId", r."promoCode"
                  FROM jsonb_to_recordset($2::jsonb)
-                      AS r(seq bigint, "customerId" text, "actionId" text, "promoCode" text)
+                      AS r(seq bigint, "sliceNo" int, "customerId" text, "actionId" text, "promoCode" text)
                ON CONFLICT (clearance_id, customer_id) DO NOTHING
                RETURNING seq`,
               [lease.clearanceId, JSON.stringify(rows)],
@@ -210,7 +215,7 @@ export class ClearanceRepository {
           `INSERT INTO clearance_slices (clearance_id, slice_no, first_seq, last_seq)
            SELECT $1, $2::int + n, $3::bigint + n * $5::int, least($3::bigint + (n + 1) * $5::int - 1, $4::bigint)
              FROM generate_series(0, (($4::bigint - $3::bigint) / $5::int)::int) AS n`,
-          [lease.clearanceId, Number(current.slices), firstSeq, lastSeq, sliceSize],
+          [lease.clearanceId, firstSlice, firstSeq, lastSeq, sliceSize],
         );
       }
       await manager.query(
@@ -315,7 +320,7 @@ export class ClearanceRepository {
     const rows: { customer_id: string; action_id: string | null; promo_code: string | null }[] =
       await this.dataSource.query(
         `SELECT customer_id, action_id, promo_code FROM clearance_customers
-          WHERE clearance_id = $1 AND seq BETWEEN $2 AND $3 AND state = 'pending' ORDER BY seq`,
+          WHERE clearance_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq`,
         [slice.clearanceId, slice.firstSeq, slice.lastSeq],
       );
 
@@ -323,8 +328,9 @@ export class ClearanceRepository {
   }
 
   /**
-   * Commits a slice's decisions and marks its customers decided, in one transaction that first checks the slice's
-   * lease: a worker that lost its slice can write nothing, so each customer gets exactly one decision.
+   * Commits a slice's decisions, its activations and the slice as done with its approvals, in one transaction that
+   * first takes the slice under its lease: a worker that lost its slice can write nothing, so each customer gets
+   * exactly one decision.
    */
   async commitSlice(
     slice: SliceLease,
@@ -333,35 +339,21 @@ export class ClearanceRepository {
     promoCodes: ReadonlyMap<string, string | null>,
   ): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
-      const held: unknown[] = await manager.query(
-        `SELECT 1 FROM clearance_slices
-          WHERE clearance_id = $1 AND slice_no = $2 AND lease_owner = $3 AND fencing_token = $4 AND state = 'leased'
-          FOR UPDATE`,
-        [slice.clearanceId, slice.sliceNo, owner, slice.fencingToken],
+      const approvedIds = decisions.filter((decision) => decision.allowed).map((decision) => decision.customerId);
+      const held: unknown[] = rowsOf(
+        await manager.query(
+          `UPDATE clearance_slices SET state = 'done', done_at = now(), lease_owner = NULL, approved_ids = $5
+            WHERE clearance_id = $1 AND slice_no = $2 AND lease_owner = $3 AND fencing_token = $4 AND state = 'leased'
+            RETURNING 1`,
+          [slice.clearanceId, slice.sliceNo, owner, slice.fencingToken, approvedIds],
+        ),
       );
       if (held.length === 0) {
         throw new LeaseLostError(`slice ${slice.sliceNo} of clearance ${slice.clearanceId}`);
       }
       await insertDecisions(manager, decisions);
       await recordActivations(manager, slice, decisions, promoCodes);
-      await manager.query(
-        `UPDATE clearance_customers cc
-            SET state = 'decided', allowed = d.allowed, decision_id = d.id, decided_at = d."decidedAt"
-           FROM jsonb_to_recordset($2::jsonb) AS d(id uuid, "customerId" text, allowed boolean, "decidedAt" timestamptz)
-          WHERE cc.clearance_id = $1 AND cc.customer_id = d."customerId" AND cc.state = 'pending'`,
-        [
-          slice.clearanceId,
-          JSON.stringify(
-            decisions.map(({ id, customerId, allowed, decidedAt }) => ({ id, customerId, allowed, decidedAt })),
-          ),
-        ],
-      );
-      const approved = decisions.filter((decision) => decision.allowed).length;
-      await manager.query(
-        `UPDATE clearance_slices SET state = 'done', done_at = now(), lease_owner = NULL
-          WHERE clearance_id = $1 AND slice_no = $2`,
-        [slice.clearanceId, slice.sliceNo],
-      );
+      const approved = approvedIds.length;
       await manager.query(
         `UPDATE clearances SET approved = approved + $2, denied = denied + $3, updated_at = now() WHERE id = $1`,
         [slice.clearanceId, approved, decisions.length - approved],
@@ -386,18 +378,18 @@ export class ClearanceRepository {
       if (campaignId === undefined) {
         return { denied: 0, withPromo: [] };
       }
-      await manager.query(
-        `UPDATE clearance_slices SET state = 'done', done_at = now(), lease_owner = NULL,
-                fencing_token = fencing_token + 1
-          WHERE clearance_id = $1 AND state <> 'done'`,
-        [clearanceId],
-      );
+      // The slices not done are fenced (a late writer's commit fails) and their customers, none of them decided,
+      // denied. A slice's decisions commit together with its `done`, so no customer of these has a decision.
       const late: { customer_id: string; promo_code: string | null }[] = await manager.query(
-        `WITH late AS (
-           UPDATE clearance_customers
-              SET state = 'decided', allowed = false, decision_id = gen_random_uuid(), decided_at = now()
-            WHERE clearance_id = $1 AND state = 'pending'
-            RETURNING customer_id, action_id, promo_code, decision_id, decided_at),
+        `WITH fenced AS (
+           UPDATE clearance_slices SET state = 'done', done_at = now(), lease_owner = NULL,
+                  fencing_token = fencing_token + 1, approved_ids = '{}'
+            WHERE clearance_id = $1 AND state <> 'done'
+            RETURNING first_seq, last_seq),
+         late AS (
+           SELECT cc.customer_id, cc.action_id, cc.promo_code, gen_random_uuid() AS decision_id, now() AS decided_at
+             FROM fenced f JOIN clearance_customers cc
+                  ON cc.clearance_id = $1 AND cc.seq BETWEEN f.first_seq AND f.last_seq),
          recorded AS (
            INSERT INTO decisions (id, decided_at, flow, campaign_id, action_id, clearance_id, customer_id, allowed,
                                   mode, policy, reason_codes, reasons, checks, latency_ms)
@@ -479,55 +471,48 @@ export class ClearanceRepository {
       `SELECT c.id, c.campaign_id FROM clearances c
         WHERE c.status IN ('pending', 'fetching', 'deciding') AND c.decide_by <= now()
           AND (c.fetch_completed_at IS NULL
-               OR EXISTS (SELECT 1 FROM clearance_customers cc WHERE cc.clearance_id = c.id AND cc.state = 'pending'))`,
+               OR EXISTS (SELECT 1 FROM clearance_slices s WHERE s.clearance_id = c.id AND s.state <> 'done'))`,
     );
 
     return rows.map((row) => ({ id: row.id, campaignId: row.campaign_id }));
   }
 
   /**
-   * Takes up to `max` approved, unreported customers of a clearance into a new report, leased to `owner`, when the
-   * batch is worth sending now: full, or the clearance has nothing left to decide, or its oldest waiting approval
-   * is older than `maxAgeMs`.
+   * Takes the approvals of decided, unreported slices of a clearance into a new report leased to `owner`, whole
+   * slices in slice order up to `max` approvals, when the batch is worth sending now: full, or the clearance has
+   * nothing left to decide, or its oldest waiting slice was decided more than `maxAgeMs` ago.
    */
   async openReport(owner: string, max: number, maxAgeMs: number, leaseMs: number): Promise<ReportBatch | undefined> {
     return this.dataSource.transaction(async (manager) => {
-      const candidates: { id: string; campaign_id: string; clearance_required_by: Date }[] = await manager.query(
-        `SELECT c.id, c.campaign_id, c.clearance_required_by FROM clearances c
-          WHERE c.status = 'deciding' OR (c.status = 'fetching' AND c.decide_by > now())
-          ORDER BY c.report_by`,
-      );
-      for (const candidate of candidates) {
-        const batch: { seq: string; customer_id: string; decided_at: Date }[] = await manager.query(
-          `SELECT seq, customer_id, decided_at FROM clearance_customers
-            WHERE clearance_id = $1 AND allowed AND report_id IS NULL
-            ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED`,
-          [candidate.id, max],
+      const candidates: { id: string; campaign_id: string; clearance_required_by: Date; settled: boolean }[] =
+        await manager.query(
+          `SELECT c.id, c.campaign_id, c.clearance_required_by,
+                  (c.status = 'deciding' AND (c.decide_by <= now() OR NOT EXISTS (
+                     SELECT 1 FROM clearance_slices s WHERE s.clearance_id = c.id AND s.state <> 'done'))) AS settled
+             FROM clearances c
+            WHERE c.status = 'deciding' OR (c.status = 'fetching' AND c.decide_by > now())
+            ORDER BY c.report_by`,
         );
-        if (batch.length === 0) {
+      for (const candidate of candidates) {
+        const taken = await takeSlices(manager, candidate.id, max);
+        if (taken.slices.length === 0) {
           continue;
         }
-        const oldest = Math.min(...batch.map((row) => row.decided_at.getTime()));
-        const settled: { settled: boolean }[] = await manager.query(
-          `SELECT (c.status = 'deciding' AND (c.decide_by <= now() OR NOT EXISTS (
-                    SELECT 1 FROM clearance_customers cc WHERE cc.clearance_id = c.id AND cc.state = 'pending')))
-                  AS settled
-             FROM clearances c WHERE c.id = $1`,
-          [candidate.id],
-        );
-        const due = batch.length >= max || settled[0]?.settled === true || Date.now() - oldest >= maxAgeMs;
-        if (!due) {
+        const customerIds = taken.slices.flatMap((slice) => slice.approved_ids);
+        const oldest = Math.min(...taken.slices.map((slice) => slice.done_at.getTime()));
+        if (!taken.full && !candidate.settled && Date.now() - oldest < maxAgeMs) {
           continue;
         }
         const report: { id: string }[] = await manager.query(
-          `INSERT INTO optimove_reports (clearance_id, campaign_id, customer_count, lease_owner, lease_expires_at)
-           VALUES ($1, $2, $3, $4, now() + $5 * interval '1 millisecond') RETURNING id`,
-          [candidate.id, candidate.campaign_id, batch.length, owner, leaseMs],
+          `INSERT INTO optimove_reports (clearance_id, campaign_id, customer_count, customer_ids, lease_owner,
+                                         lease_expires_at)
+           VALUES ($1, $2, $3, $4, $5, now() + $6 * interval '1 millisecond') RETURNING id`,
+          [candidate.id, candidate.campaign_id, customerIds.length, customerIds, owner, leaseMs],
         );
         const reportId = Number(report[0]?.id);
         await manager.query(
-          `UPDATE clearance_customers SET report_id = $2 WHERE clearance_id = $1 AND seq = ANY($3::bigint[])`,
-          [candidate.id, reportId, batch.map((row) => row.seq)],
+          `UPDATE clearance_slices SET report_id = $2 WHERE clearance_id = $1 AND slice_no = ANY($3::int[])`,
+          [candidate.id, reportId, taken.slices.map((slice) => slice.slice_no)],
         );
 
         return {
@@ -535,7 +520,7 @@ export class ClearanceRepository {
           clearanceId: candidate.id,
           campaignId: candidate.campaign_id,
           clearanceRequiredBy: candidate.clearance_required_by,
-          customerIds: batch.map((row) => row.customer_id),
+          customerIds,
         };
       }
 
@@ -545,7 +530,13 @@ export class ClearanceRepository {
 
   /** A report whose sender died or failed, claimed again once its lease expired. */
   async reclaimReport(owner: string, leaseMs: number): Promise<ReportBatch | undefined> {
-    const claimed: { id: string; clearance_id: string; campaign_id: string; clearance_required_by: Date }[] = rowsOf(
+    const claimed: {
+      id: string;
+      clearance_id: string;
+      campaign_id: string;
+      clearance_required_by: Date;
+      customer_ids: string[];
+    }[] = rowsOf(
       await this.dataSource.query(
         `UPDATE optimove_reports r
             SET lease_owner = $1, lease_expires_at = now() + $2 * interval '1 millisecond'
@@ -553,7 +544,7 @@ export class ClearanceRepository {
                   WHERE r2.state = 'pending' AND r2.lease_expires_at < now()
                   ORDER BY r2.id LIMIT 1 FOR UPDATE SKIP LOCKED) pick, clearances c
           WHERE r.id = pick.id AND c.id = r.clearance_id
-          RETURNING r.id, r.clearance_id, r.campaign_id, c.clearance_required_by`,
+          RETURNING r.id, r.clearance_id, r.campaign_id, c.clearance_required_by, r.customer_ids`,
         [owner, leaseMs],
       ),
     );
@@ -561,17 +552,12 @@ export class ClearanceRepository {
     if (!report) {
       return undefined;
     }
-    const customers: { customer_id: string }[] = await this.dataSource.query(
-      `SELECT customer_id FROM clearance_customers WHERE clearance_id = $1 AND report_id = $2 ORDER BY seq`,
-      [report.clearance_id, report.id],
-    );
-
     return {
       reportId: Number(report.id),
       clearanceId: report.clearance_id,
       campaignId: report.campaign_id,
       clearanceRequiredBy: report.clearance_required_by,
-      customerIds: customers.map((row) => row.customer_id),
+      customerIds: report.customer_ids,
     };
   }
 
@@ -587,10 +573,6 @@ export class ClearanceRepository {
       if (sent.length === 0) {
         return;
       }
-      await manager.query(
-        `UPDATE clearance_customers SET reported_at = now() WHERE clearance_id = $1 AND report_id = $2`,
-        [report.clearanceId, report.reportId],
-      );
       await manager.query(`UPDATE clearances SET reported = reported + $2, updated_at = now() WHERE id = $1`, [
         report.clearanceId,
         report.customerIds.length,
@@ -622,9 +604,10 @@ export class ClearanceRepository {
               deadline_met = coalesce((SELECT max(r.sent_at) FROM optimove_reports r WHERE r.clearance_id = c.id),
                                       now()) <= c.report_by
         WHERE c.status = 'deciding' AND c.fetch_completed_at IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM clearance_customers cc WHERE cc.clearance_id = c.id AND cc.state = 'pending')
-          AND NOT EXISTS (SELECT 1 FROM clearance_customers cc
-                           WHERE cc.clearance_id = c.id AND cc.allowed AND cc.report_id IS NULL)
+          AND NOT EXISTS (SELECT 1 FROM clearance_slices s WHERE s.clearance_id = c.id AND s.state <> 'done')
+          AND NOT EXISTS (SELECT 1 FROM clearance_slices s
+                           WHERE s.clearance_id = c.id AND s.state = 'done' AND s.report_id IS NULL
+                             AND cardinality(s.approved_ids) > 0)
           AND NOT EXISTS (SELECT 1 FROM optimove_reports r WHERE r.clearance_id = c.id AND r.state <> 'sent')
         RETURNING ${TOTALS}`,
       ),
@@ -761,6 +744,55 @@ async function recordActivations(
            activated_at = coalesce(promo_activations.activated_at, EXCLUDED.activated_at)`,
     [slice.campaignId, slice.clearanceId, JSON.stringify(rows)],
   );
+}
+
+/**
+ * Locks decided, unreported slices of a clearance one at a time, in slice order (a lock of this transaction's own
+ * does not skip a row, hence the rising slice number), each only if its approvals still fit
+ * in `max`: concurrent reporters skip each other's slices and never hold one they will not send. The first slice is
+ * taken whatever its size (the worker keeps slices no larger than `max`), so that none can be stuck. `full`: a slice
+ * was left out for want of room.
+ */
+async function takeSlices(
+  manager: EntityManager,
+  clearanceId: string,
+  max: number,
+): Promise<{ slices: { slice_no: number; approved_ids: string[]; done_at: Date }[]; full: boolean }> {
+  const slices: { slice_no: number; approved_ids: string[]; done_at: Date }[] = [];
+  let count = 0;
+  for (;;) {
+    const room = slices.length === 0 ? 2_147_483_647 : max - count;
+    const [next]: { slice_no: number; approved_ids: string[]; done_at: Date }[] = await manager.query(
+      `SELECT slice_no, approved_ids, done_at FROM clearance_slices
+        WHERE clearance_id = $1 AND state = 'done' AND report_id IS NULL AND cardinality(approved_ids) > 0
+          AND cardinality(approved_ids) <= $2 AND slice_no > $3
+        ORDER BY slice_no LIMIT 1 FOR UPDATE SKIP LOCKED`,
+      [clearanceId, room, slices.at(-1)?.slice_no ?? -1],
+    );
+    if (next === undefined) {
+      break;
+    }
+    slices.push(next);
+    count += next.approved_ids.length;
+  }
+
+  return {
+    slices,
+    full: count >= max || (slices.length > 0 && (await moreWaiting(manager, clearanceId, slices.at(-1)!.slice_no))),
+  };
+}
+
+/** Whether a decided slice of the clearance is left waiting for a report (one that did not fit). */
+async function moreWaiting(manager: EntityManager, clearanceId: string, after: number): Promise<boolean> {
+  const rows: unknown[] = await manager.query(
+    `SELECT 1 FROM clearance_slices
+      WHERE clearance_id = $1 AND state = 'done' AND report_id IS NULL AND cardinality(approved_ids) > 0
+        AND slice_no > $2
+      LIMIT 1`,
+    [clearanceId, after],
+  );
+
+  return rows.length > 0;
 }
 
 interface ClearanceRowTotals {

@@ -27,8 +27,12 @@ export interface DecisionPage {
   nextCursor: string | null;
 }
 
-const REPORTED_AT = `CASE WHEN d.clearance_id IS NULL THEN NULL ELSE
-    (SELECT cc.reported_at FROM clearance_customers cc WHERE cc.clearance_id = d.clearance_id AND cc.decision_id = d.id)
+/** An approval is reported with its slice: customer, then slice, then the report that carried the slice. */
+const REPORTED_AT = `CASE WHEN d.clearance_id IS NULL OR NOT d.allowed THEN NULL ELSE
+    (SELECT r.sent_at FROM clearance_customers cc
+       JOIN clearance_slices s ON s.clearance_id = cc.clearance_id AND s.slice_no = cc.slice_no
+       JOIN optimove_reports r ON r.id = s.report_id
+      WHERE cc.clearance_id = d.clearance_id AND cc.customer_id = d.customer_id)
   END`;
 
 const CURSOR_TIME = `to_char(d.decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_time`;

@@ -1,6 +1,12 @@
 import { InitialSchema1764777600000 } from './1764777600000-initial-schema';
 import { ClearanceWork1764800000000 } from './1764800000000-clearance-work';
+import { SliceReporting1765000000000 } from './1765000000000-slice-reporting';
 import { AuditChain1764900000000 } from './1764900000000-audit-chain';
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests load the same set. */
-export const MIGRATIONS = [InitialSchema1764777600000, ClearanceWork1764800000000, AuditChain1764900000000];
+export const MIGRATIONS = [
+  InitialSchema1764777600000,
+  ClearanceWork1764800000000,
+  AuditChain1764900000000,
+  SliceReporting1765000000000,
+];
