@@ -552,6 +552,7 @@ export class ClearanceRepository {
     if (!report) {
       return undefined;
     }
+
     return {
       reportId: Number(report.id),
       clearanceId: report.clearance_id,
