@@ -39,21 +39,25 @@ async function clear(size: number): Promise<Run> {
     SANDBOX_PROFILE_PORT: String(profilePort),
     SANDBOX_RATE_LIMIT: 'off',
   });
-  const service = spawnNode(SERVICE_MAIN, {
-    DATABASE_URL: database.url,
-    PORT: String(servicePort),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    LISTENER_TOKEN,
-    OPTIMOVE_API_URL: `http://127.0.0.1:${optimovePort}/current`,
-    OPTIMOVE_API_KEY: 'sandbox-api-key',
-    OPTIMOVE_TIMEZONE: 'Europe/London',
-    OPTIMOVE_RATE_LIMIT: 'off',
-    PROMO_API_URL: `http://127.0.0.1:${promoPort}`,
-    PROFILE_API_URL: `http://127.0.0.1:${profilePort}`,
-    PROMO_CONCURRENCY: process.env.BENCH_PROMO_CONCURRENCY ?? '64',
-    CLEARANCE_SLICE_CONCURRENCY: process.env.BENCH_SLICE_CONCURRENCY ?? '4',
-  });
+  const service = spawnNode(
+    SERVICE_MAIN,
+    {
+      DATABASE_URL: database.url,
+      PORT: String(servicePort),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      LISTENER_TOKEN,
+      OPTIMOVE_API_URL: `http://127.0.0.1:${optimovePort}/current`,
+      OPTIMOVE_API_KEY: 'sandbox-api-key',
+      OPTIMOVE_TIMEZONE: 'Europe/London',
+      OPTIMOVE_RATE_LIMIT: 'off',
+      PROMO_API_URL: `http://127.0.0.1:${promoPort}`,
+      PROFILE_API_URL: `http://127.0.0.1:${profilePort}`,
+      PROMO_CONCURRENCY: process.env.BENCH_PROMO_CONCURRENCY ?? '64',
+      CLEARANCE_SLICE_CONCURRENCY: process.env.BENCH_SLICE_CONCURRENCY ?? '4',
+    },
+    (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  );
   const db = new Client({ connectionString: database.url });
   try {
     await waitForStatus(`http://127.0.0.1:${servicePort}/health/ready`, 200, 60_000);
@@ -86,7 +90,16 @@ async function clear(size: number): Promise<Run> {
     };
     const clearanceId = notified.body.clearanceId;
     let lastPrint = 0;
+    const heap = { used: 0, total: 0, external: 0 };
     for (;;) {
+      const metrics = await fetch(`http://127.0.0.1:${servicePort}/metrics`)
+        .then((response) => response.text())
+        .catch(() => '');
+      const gauge = (name: string) =>
+        Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(metrics)?.[1] ?? 0);
+      heap.used = Math.max(heap.used, gauge('nodejs_heap_size_used_bytes') / 2 ** 20);
+      heap.total = Math.max(heap.total, gauge('nodejs_heap_size_total_bytes') / 2 ** 20);
+      heap.external = Math.max(heap.external, gauge('nodejs_external_memory_bytes') / 2 ** 20);
       const {
         rows: [row],
       } = await db.query(`SELECT status, total, approved + denied AS decided, reported FROM clearances WHERE id = $1`, [
@@ -148,7 +161,10 @@ async function clear(size: number): Promise<Run> {
       `  phases (overlapping, as share of the total): fetch ${share(phases.fetch_s)}, ` +
         `decide ${share(phases.decide_s)}, report ${share(phases.report_s)}`,
     );
-    console.log(`  service peak memory (VmHWM): ${peakMb.toFixed(0)} MB`);
+    console.log(
+      `  service peak memory (VmHWM): ${peakMb.toFixed(0)} MB; sampled peaks: V8 heap used ` +
+        `${heap.used.toFixed(0)} MB of ${heap.total.toFixed(0)} MB, external ${heap.external.toFixed(0)} MB`,
+    );
     console.log(`  CPU: ${formatCpu(cpu)}`);
     const perCustomer = (group: string) => `${(((cpu.get(group) ?? 0) * 1e6) / size).toFixed(0)} µs`;
     console.log(

@@ -1,3 +1,4 @@
+import { TimeLimit } from '@app/observability';
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Dispatcher, Pool } from 'undici';
 import { Profile, toProfile } from './profile';
@@ -101,15 +102,14 @@ export class HttpProfileSourceAdapter extends ProfileSourcePort implements OnApp
     body: string | undefined,
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const limit = new TimeLimit(signal, this.timeoutMs);
     try {
       const response = await this.pool.request({
         method,
         path: this.basePath + path,
         headers: this.headers,
         body,
-        signal: combined,
+        signal: limit.signal,
       });
       if (response.statusCode === 404 && method === 'GET') {
         await response.body.dump();
@@ -129,12 +129,14 @@ export class HttpProfileSourceAdapter extends ProfileSourcePort implements OnApp
       if (signal?.aborted) {
         throw new ProfileSourceError('profile look-up aborted', 'aborted', { cause: error });
       }
-      const timedOut = timeout.aborted || isUndiciTimeout(error);
+      const timedOut = limit.timedOut || isUndiciTimeout(error);
       const message = timedOut
         ? `profile source did not answer within ${this.timeoutMs} ms`
         : `profile source failed: ${error instanceof Error ? error.message : String(error)}`;
       this.logger.warn(message);
       throw new ProfileSourceError(message, timedOut ? 'timeout' : 'failed', { cause: error });
+    } finally {
+      limit.release();
     }
   }
 }

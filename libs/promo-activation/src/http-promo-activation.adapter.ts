@@ -1,3 +1,4 @@
+import { TimeLimit } from '@app/observability';
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Dispatcher, Pool } from 'undici';
@@ -132,8 +133,7 @@ export class HttpPromoActivationAdapter extends PromoActivationPort implements O
       return 'no time left for an attempt';
     }
     const timeoutMs = Math.max(1, Math.floor(Math.min(remaining, this.requestTimeoutMs)));
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    const limit = new TimeLimit(options.signal, timeoutMs);
     const headers: Record<string, string> = { 'idempotency-key': idempotencyKey, accept: 'application/json' };
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
@@ -142,7 +142,13 @@ export class HttpPromoActivationAdapter extends PromoActivationPort implements O
       headers.authorization = `Bearer ${this.token}`;
     }
     try {
-      const response = await this.pool.request({ method, path: this.basePath + path, headers, body, signal });
+      const response = await this.pool.request({
+        method,
+        path: this.basePath + path,
+        headers,
+        body,
+        signal: limit.signal,
+      });
       const text = await response.body.text();
 
       return { statusCode: response.statusCode, body: parseJson(text) };
@@ -150,11 +156,13 @@ export class HttpPromoActivationAdapter extends PromoActivationPort implements O
       if (options.signal?.aborted) {
         return 'aborted';
       }
-      if (timeout.aborted) {
+      if (limit.timedOut) {
         return `no answer within ${timeoutMs} ms`;
       }
 
       return `request failed: ${error instanceof Error ? error.message : String(error)}`;
+    } finally {
+      limit.release();
     }
   }
 
