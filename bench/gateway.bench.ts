@@ -139,6 +139,39 @@ function benchValidation(): number {
   return ((performance.now() - started) * 1000) / rounds;
 }
 
+/** Sum and count of each step the service measures (its histograms), by step. */
+async function stepTotals(serviceUrl: string): Promise<Map<string, { sum: number; count: number }>> {
+  const text = await (await fetch(`${serviceUrl}/metrics`)).text();
+  const steps: [string, string][] = [
+    ['request', 'gateway_request_duration_seconds'],
+    ['profile', 'profile_request_duration_seconds'],
+    ['promo', 'promo_request_duration_seconds'],
+    ['audit commit', 'audit_writer_commit_seconds'],
+  ];
+  const total = (name: string, suffix: string) =>
+    [...text.matchAll(new RegExp(`^${name}_${suffix}(?:\\{[^}]*\\})? (\\S+)`, 'gm'))].reduce(
+      (sum, match) => sum + Number(match[1]),
+      0,
+    );
+
+  return new Map(steps.map(([label, name]) => [label, { sum: total(name, 'sum'), count: total(name, 'count') }]));
+}
+
+/** The mean time of each step between two {@link stepTotals}. */
+function stepMeans(
+  before: Map<string, { sum: number; count: number }>,
+  after: Map<string, { sum: number; count: number }>,
+): string {
+  return [...after.entries()]
+    .map(([label, { sum, count }]) => {
+      const calls = count - (before.get(label)?.count ?? 0);
+      const seconds = sum - (before.get(label)?.sum ?? 0);
+
+      return `${label} ${calls === 0 ? '-' : formatMs((seconds / calls) * 1000)}`;
+    })
+    .join(', ');
+}
+
 async function startChild(
   entry: string,
   env: Record<string, string>,
@@ -277,7 +310,9 @@ async function main(): Promise<void> {
     );
 
     await sleep(2000);
+    const stepsBefore = await stepTotals(serviceUrl);
     const fixed = await fixedRate(serviceUrl, gatewayPath, 8003, FIXED_RATE, FIXED_SECONDS);
+    const steps = stepMeans(stepsBefore, await stepTotals(serviceUrl));
     const latencies = fixed.map((sample) => sample.latencyMs);
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
@@ -293,6 +328,7 @@ async function main(): Promise<void> {
     console.log(
       `  answers later than the ${BUDGET_MS} ms budget or not 200: ${late} (target 0) ${verdict(late === 0)}`,
     );
+    console.log(`  mean time inside the service, by step: ${steps}`);
 
     await fetch(`${promoUrl}/control/faults`, {
       method: 'PUT',

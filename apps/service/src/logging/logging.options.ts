@@ -2,6 +2,7 @@ import { LogLevel } from '@app/config';
 import { redactUrl, REDACTED_LOG_PATHS } from '@app/observability';
 import { randomUUID } from 'node:crypto';
 import { IncomingHttpHeaders } from 'node:http';
+import { RequestMethod } from '@nestjs/common';
 import { Params } from 'nestjs-pino';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
@@ -21,6 +22,9 @@ export function requestIdOf(headers: IncomingHttpHeaders): string {
  */
 export function buildLoggerParams(level: LogLevel): Params {
   return {
+    // The triggered gateway is the busiest endpoint and every one of its calls already leaves an audit record and
+    // its metrics: no access-log line per call, and no per-request logger on its hot path.
+    exclude: [{ method: RequestMethod.POST, path: 'optimove/triggered' }],
     pinoHttp: {
       level,
       redact: { paths: REDACTED_LOG_PATHS, censor: '[REDACTED]' },
