@@ -96,7 +96,7 @@ describe('scheduled clearance against the sandbox', () => {
     await database.drop();
   });
 
-  it('should clear a campaign end to end: every customer decided once, approvals activated and reported in time', async () => {
+  it('should clear a campaign end to end: each customer decided once, approvals activated and reported', async () => {
     const campaign = await control('/control/campaigns', {
       body: { size: 2_500, promoCodes: ['WELCOME10', 'SPIN20'], leadTimeSeconds: 40 },
     });

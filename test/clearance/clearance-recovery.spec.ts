@@ -84,7 +84,7 @@ describe('scheduled clearance under pressure', () => {
     await database.drop();
   });
 
-  it('should deny what the cut-off leaves undecided, start no activation after it, and still report in time', async () => {
+  it('should deny what the cut-off leaves undecided, activate nothing after it, and still report in time', async () => {
     await json(`${sandbox.promoUrl}/control/faults`, 'PUT', { latencyMs: 400 });
     const service = await startService(database.url, {
       ...env,
@@ -132,7 +132,7 @@ describe('scheduled clearance under pressure', () => {
     }
   });
 
-  it('should finish on another replica what a stopped one left, deciding and activating each customer once', async () => {
+  it('should finish on another replica what a stopped one left, each customer decided and activated once', async () => {
     await json(`${sandbox.promoUrl}/control/faults`, 'PUT', { latencyMs: 15 });
     const before = await json(`${sandbox.promoUrl}/control/activations`);
     const first = await startService(database.url, { ...env, PROMO_CONCURRENCY: '8' });

@@ -52,7 +52,8 @@ describe('a clearance shared by replicas', () => {
   };
   const expectEachCustomerDecidedOnce = async (clearanceId: string, customers: number): Promise<void> => {
     const [decisions] = await dataSource.query(
-      `SELECT count(*)::int AS total, count(DISTINCT customer_id)::int AS customers FROM decisions WHERE clearance_id = $1`,
+      `SELECT count(*)::int AS total, count(DISTINCT customer_id)::int AS customers
+         FROM decisions WHERE clearance_id = $1`,
       [clearanceId],
     );
     expect(decisions).toEqual({ total: customers, customers });

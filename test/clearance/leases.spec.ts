@@ -77,7 +77,7 @@ describe(ClearanceRepository.name, () => {
     return clearanceId;
   }
 
-  it('should let a fetcher that lost its lease write nothing, and the new owner resume from the stored offset', async () => {
+  it('should let a fetcher that lost its lease write nothing, and its successor resume from the offset', async () => {
     const deadline = new Date(Date.now() + 3_600_000);
     const { clearanceId } = await sut.openClearance(
       {
@@ -220,7 +220,7 @@ describe(ClearanceRepository.name, () => {
     expect((await sut.cutOff(clearanceId, 'default')).denied).toBe(0);
   });
 
-  it('should put each approval in exactly one report, whole slices at a time, even with concurrent reporters', async () => {
+  it('should put each approval in one report, whole slices at a time, with concurrent reporters', async () => {
     const clearanceId = await openWithCustomers(
       'reports',
       Array.from({ length: 25 }, (_, i) => `P${i}`),

@@ -17,11 +17,17 @@ export interface ScheduledClearanceOptions {
   promoConcurrency?: number;
   /** Slices decided at once by this replica. @default 4 */
   sliceConcurrency?: number;
-  /** Lease of a slice or a fetch; renewed while the work goes on, taken over by another replica once expired. @default 30000 */
+  /**
+   * Lease of a slice or a fetch; renewed while the work goes on, taken over by another replica once expired.
+   * @default 30000
+   */
   leaseMs?: number;
   /** How often an idle worker looks for work. @default 500 */
   pollIntervalMs?: number;
-  /** Approvals wait at most this long before they are reported (unless a full call of 10,000 is ready). @default 5000 */
+  /**
+   * A decided slice's approvals wait at most this long before they are reported (sooner when a full call of 10,000
+   * is ready). @default 5000
+   */
   reportMaxAgeMs?: number;
   /** Run the workers in this process; off for replicas that only serve HTTP. @default true */
   workersEnabled?: boolean;

@@ -40,7 +40,7 @@ export class SliceReporting1765000000000 implements MigrationInterface {
              report_id = (SELECT max(cc.report_id) FROM clearance_customers cc
                            WHERE cc.clearance_id = s.clearance_id AND cc.slice_no = s.slice_no)
        WHERE s.state = 'done'`);
-    // Customers still pending in a slice that is done cannot exist: the slice's transaction decided them all.
+    // A slice with approvals still to send waits for a report of its own, even if some of its approvals were sent.
     await queryRunner.query(`UPDATE clearance_slices SET report_id = NULL WHERE cardinality(approved_ids) > 0`);
     await queryRunner.query(`ALTER TABLE clearance_customers ALTER COLUMN slice_no SET NOT NULL`);
 
