@@ -16,6 +16,7 @@ import { execSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from 'pg';
 import { Pool } from 'undici';
 import { freePort, SERVICE_MAIN, spawnNode, SpawnedProcess, waitForStatus } from '../test/support/processes';
 import { createTestDatabase } from '../test/support/test-database';
@@ -172,6 +173,25 @@ function stepMeans(
     .join(', ');
 }
 
+/**
+ * Transactions committed in the bench's database so far (each statement outside a transaction is one). Backends
+ * report their counts at most once a second, so read it a moment after the load stops.
+ */
+async function commitsIn(databaseUrl: string, name: string): Promise<number> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ commits: string }>(
+      'SELECT pg_stat_get_db_xact_commit(oid)::text AS commits FROM pg_database WHERE datname = $1',
+      [name],
+    );
+
+    return Number(rows[0]?.commits ?? 0);
+  } finally {
+    await client.end();
+  }
+}
+
 async function startChild(
   entry: string,
   env: Record<string, string>,
@@ -292,7 +312,10 @@ async function main(): Promise<void> {
       () => saturate(`http://127.0.0.1:${barePort}`, barePath, 8001, SATURATION_SECONDS),
       label,
     );
+    const commitsBefore = await commitsIn(database.url, database.name);
     const gatewayRun = await cpuDuring(() => saturate(serviceUrl, gatewayPath, 8002, SATURATION_SECONDS), label);
+    await sleep(1500);
+    const commits = (await commitsIn(database.url, database.name)) - commitsBefore;
     const bareRate = bareRun.result;
     const gatewayRate = gatewayRun.result;
     const ratio = gatewayRate / bareRate;
@@ -307,6 +330,10 @@ async function main(): Promise<void> {
     console.log(
       `  gateway CPU a request: service ${perRequest(gatewayRun.cpu.get('service'))}, ` +
         `postgres ${perRequest(gatewayRun.cpu.get('postgres'))}, sandbox ${perRequest(gatewayRun.cpu.get('sandbox'))}`,
+    );
+    console.log(
+      `  PostgreSQL transactions a request: ${(commits / (gatewayRate * SATURATION_SECONDS)).toFixed(2)} ` +
+        `(${commits} in the run)`,
     );
 
     await sleep(2000);

@@ -1,4 +1,5 @@
 import {
+  CoalescingProfileSource,
   compileComplianceRules,
   ComplianceRules,
   evaluateCompliance,
@@ -187,5 +188,105 @@ describe(HttpProfileSourceAdapter.name, () => {
     stub.handler = () => ({ status: 200, body: { nothing: true } });
 
     await expect(sut.fetchProfiles(['C1'])).rejects.toMatchObject({ kind: 'failed' });
+  });
+});
+
+describe(CoalescingProfileSource.name, () => {
+  let stub: HttpStub;
+  let http: HttpProfileSourceAdapter;
+  let sut: CoalescingProfileSource;
+
+  /** Answers every batch with the known customers (all but C404), after `delayMs`. */
+  function answerBatches(delayMs = 0): void {
+    stub.handler = (request) => ({
+      status: 200,
+      delayMs,
+      body: {
+        profiles: ((request.body?.customerIds as string[] | undefined) ?? [])
+          .filter((id) => id !== 'C404')
+          .map((id) => ({ ...GOOD, customerId: id })),
+      },
+    });
+  }
+
+  beforeAll(async () => {
+    stub = await startHttpStub(() => ({ status: 500 }));
+    http = new HttpProfileSourceAdapter({ url: stub.url, timeoutMs: 2000 });
+    sut = new CoalescingProfileSource(http, { maxInFlight: 1 });
+  });
+
+  afterAll(async () => {
+    await http.onApplicationShutdown();
+    await stub.close();
+  });
+
+  beforeEach(() => {
+    stub.requests.length = 0;
+  });
+
+  it('should send look-ups of the same turn as one batch call and answer each caller its own profile', async () => {
+    answerBatches();
+
+    const answers = await Promise.all(['C1', 'C2', 'C404', 'C1'].map((id) => sut.fetchProfile(id)));
+
+    expect(answers.map((profile) => profile?.customerId ?? null)).toEqual(['C1', 'C2', null, 'C1']);
+    expect(stub.requests).toHaveLength(1);
+    expect(stub.requests[0]).toMatchObject({ method: 'POST', url: '/profiles/batch' });
+    expect(stub.requests[0].body).toEqual({ customerIds: ['C1', 'C2', 'C404'] });
+  });
+
+  it('should gather the look-ups that arrive while a batch is out into the next one', async () => {
+    answerBatches(100);
+    const first = sut.fetchProfile('C1');
+    await new Promise((resolve) => setTimeout(resolve, 30));
+
+    const later = await Promise.all([sut.fetchProfile('C2'), first, sut.fetchProfile('C3')]);
+
+    expect(later.map((profile) => profile?.customerId)).toEqual(['C2', 'C1', 'C3']);
+    expect(stub.requests.map((request) => request.body.customerIds)).toEqual([['C1'], ['C2', 'C3']]);
+  });
+
+  it('should answer an aborted caller at once and still answer the others of its batch', async () => {
+    answerBatches(200);
+    const controller = new AbortController();
+    const leaving = sut.fetchProfile('C1', { signal: controller.signal }).catch((error: unknown) => error);
+    const staying = sut.fetchProfile('C2');
+    setTimeout(() => controller.abort(), 20);
+    const started = Date.now();
+
+    await expect(leaving).resolves.toMatchObject({ code: 'PROFILE_UNAVAILABLE', kind: 'aborted' });
+    expect(Date.now() - started).toBeLessThan(150);
+    await expect(staying).resolves.toMatchObject({ customerId: 'C2' });
+  });
+
+  it('should refuse a caller whose signal is already aborted without calling the source', async () => {
+    answerBatches();
+    const controller = new AbortController();
+    controller.abort();
+
+    await expect(sut.fetchProfile('C1', { signal: controller.signal })).rejects.toMatchObject({ kind: 'aborted' });
+    expect(stub.requests).toHaveLength(0);
+  });
+
+  it("should fail every caller of a failed batch with the source's error", async () => {
+    stub.handler = () => ({ status: 503 });
+
+    const errors = await Promise.all(['C1', 'C2'].map((id) => sut.fetchProfile(id).catch((error: unknown) => error)));
+
+    expect(errors).toEqual([
+      expect.objectContaining({ code: 'PROFILE_UNAVAILABLE', kind: 'failed' }),
+      expect.objectContaining({ code: 'PROFILE_UNAVAILABLE', kind: 'failed' }),
+    ]);
+    expect(stub.requests).toHaveLength(1);
+  });
+
+  it('should split more than 1,000 waiting customers into batches the source accepts', async () => {
+    answerBatches();
+    const ids = Array.from({ length: 1500 }, (_, index) => `K${index}`);
+
+    const profiles = await Promise.all(ids.map((id) => sut.fetchProfile(id)));
+
+    expect(profiles.every((profile, index) => profile?.customerId === ids[index])).toBe(true);
+    expect(stub.requests.map((request) => (request.body.customerIds as string[]).length)).toEqual([1000, 500]);
   });
 });

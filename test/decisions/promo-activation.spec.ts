@@ -204,6 +204,30 @@ describe(RecordingPromoActivationAdapter.name, () => {
     });
   });
 
+  it('should leave every pooled connection committing synchronously after an outcome is recorded', async () => {
+    // The outcome statement relaxes synchronous_commit for its own transaction only; were it to leak into the
+    // session, a decision committed later on the same connection could be lost in a crash.
+    stub.handler = () => ({ status: 200, body: { activationId: 'A-S', status: 'activated' } });
+    for (const customer of ['S1', 'S2', 'S3', 'S4', 'S5']) {
+      await sut.activate(requestFor(customer), { deadline: Date.now() + 1000 });
+    }
+    await expect(ledger.find(requestFor('S5').idempotencyKey)).resolves.toMatchObject({ state: 'activated' });
+
+    const runners = Array.from({ length: 4 }, () => dataSource.createQueryRunner());
+    try {
+      await Promise.all(runners.map((runner) => runner.connect()));
+      const settings = await Promise.all(
+        runners.map(
+          async (runner) => ((await runner.query('SHOW synchronous_commit')) as { synchronous_commit: string }[])[0],
+        ),
+      );
+
+      expect(settings.map((row) => row.synchronous_commit)).toEqual(['on', 'on', 'on', 'on']);
+    } finally {
+      await Promise.all(runners.map((runner) => runner.release()));
+    }
+  });
+
   it('should keep a rejection final', async () => {
     stub.handler = () => ({ status: 422, body: { reason: 'not eligible' } });
     const request = requestFor('L2');

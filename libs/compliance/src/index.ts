@@ -1,3 +1,5 @@
+export { CoalescingProfileSource } from './coalescing-profile-source';
+export type { CoalescingProfileSourceOptions } from './coalescing-profile-source';
 export { ComplianceModule } from './compliance.module';
 export type { ComplianceModuleOptions } from './compliance.options';
 export { compileComplianceRules, evaluateCompliance, evaluateVisitor } from './compliance-rules';

@@ -1,4 +1,4 @@
-import { ProfileSourcePort } from '@app/compliance';
+import { CoalescingProfileSource, ProfileSourcePort } from '@app/compliance';
 import { DecisionEngine, DecisionRecorderPort, PolicySet } from '@app/decisions';
 import { PromoActivationPort } from '@app/promo-activation';
 import { Logger, Module } from '@nestjs/common';
@@ -54,7 +54,11 @@ function createEngine(
   registry: Registry,
 ): DecisionEngine {
   const guardedProfiles = profiles
-    ? new BreakingProfileSourceAdapter(profiles, breakerFor('profile', options.profileBreaker, metrics))
+    ? new BreakingProfileSourceAdapter(
+        // Concurrent requests share one batch call: one round trip to the source instead of one each.
+        new CoalescingProfileSource(profiles),
+        breakerFor('profile', options.profileBreaker, metrics),
+      )
     : null;
   const guardedPromos = promos
     ? new BreakingPromoActivationAdapter(promos, breakerFor('promo', options.promoBreaker, metrics))
