@@ -197,6 +197,7 @@ describe(RecordingPromoActivationAdapter.name, () => {
     expect(first).toMatchObject({ status: 'activated', activationId: 'A-9' });
     expect(second).toMatchObject({ status: 'activated', activationId: 'A-9' });
     expect(stub.requests).toHaveLength(1);
+    await sut.flush();
     await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({
       state: 'activated',
       activationId: 'A-9',
@@ -211,6 +212,7 @@ describe(RecordingPromoActivationAdapter.name, () => {
     for (const customer of ['S1', 'S2', 'S3', 'S4', 'S5']) {
       await sut.activate(requestFor(customer), { deadline: Date.now() + 1000 });
     }
+    await sut.flush();
     await expect(ledger.find(requestFor('S5').idempotencyKey)).resolves.toMatchObject({ state: 'activated' });
 
     const runners = Array.from({ length: 4 }, () => dataSource.createQueryRunner());
@@ -237,6 +239,7 @@ describe(RecordingPromoActivationAdapter.name, () => {
 
     expect(again).toMatchObject({ status: 'rejected', reason: 'not eligible' });
     expect(stub.requests).toHaveLength(1);
+    await sut.flush();
     await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'rejected' });
   });
 
@@ -248,6 +251,7 @@ describe(RecordingPromoActivationAdapter.name, () => {
     const result = await sut.activate(request, { deadline: Date.now() + 150 });
 
     expect(result.status).toBe('unavailable');
+    await sut.flush();
     await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'unavailable' });
 
     const pending = await sut.cancel(request.idempotencyKey, { deadline: Date.now() + 100 });
@@ -260,5 +264,68 @@ describe(RecordingPromoActivationAdapter.name, () => {
     });
     await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'cancelled' });
     await expect(sut.activate(request, { deadline: Date.now() + 1000 })).resolves.toMatchObject({ status: 'rejected' });
+  });
+  it('should answer the call before its outcome is written, and write it behind', async () => {
+    stub.handler = () => ({ status: 201, body: { activationId: 'A-WB', status: 'activated' } });
+    const request = requestFor('W1');
+
+    const result = await sut.activate(request, { deadline: Date.now() + 1000 });
+
+    expect(result).toMatchObject({ status: 'activated', activationId: 'A-WB' });
+    await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'pending' });
+    // Meanwhile the ledger answers for the key from memory: the promo system is not asked again.
+    await expect(sut.activate(request, { deadline: Date.now() + 1000 })).resolves.toMatchObject({
+      status: 'activated',
+      activationId: 'A-WB',
+    });
+    expect(stub.requests).toHaveLength(1);
+    await sut.flush();
+    await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({
+      state: 'activated',
+      activationId: 'A-WB',
+    });
+  });
+
+  it('should let a cancellation win over an outcome not yet written', async () => {
+    stub.handler = (received) =>
+      received.method === 'DELETE' ? { status: 204 } : { status: 201, body: { activationId: 'A-CX' } };
+    const request = requestFor('W2');
+
+    await sut.activate(request, { deadline: Date.now() + 1000 });
+    await expect(sut.cancel(request.idempotencyKey, { deadline: Date.now() + 1000 })).resolves.toEqual({
+      status: 'cancelled',
+    });
+    await sut.flush();
+
+    await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'cancelled' });
+    await expect(sut.activate(request, { deadline: Date.now() + 1000 })).resolves.toMatchObject({ status: 'rejected' });
+    expect(stub.requests.filter((received) => received.method === 'POST')).toHaveLength(1);
+  });
+
+  it('should never keep the outcome statement prepared on a connection', async () => {
+    // A plan prepared once, while the table was empty, reads every row of the grown table for every batch ever
+    // after: the outcome statement is planned afresh each time. One connection, so that what it keeps is visible.
+    const single = await connectWithRetry(
+      { url: database.url, poolMax: 1, acquireTimeoutMs: 2000, statementTimeoutMs: 5000, applicationName: 'test' },
+      5000,
+      new Logger('test'),
+    );
+    try {
+      const own = new RecordingPromoActivationAdapter(http, new ActivationLedger(single));
+      stub.handler = () => ({ status: 201, body: { activationId: 'A-PLAN' } });
+      for (const customer of ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7']) {
+        await own.activate(requestFor(customer), { deadline: Date.now() + 1000 });
+        await own.flush();
+      }
+
+      const prepared = await single.query<{ statement: string }[]>(`SELECT statement FROM pg_prepared_statements`);
+      expect(prepared.some((row) => row.statement.includes('INSERT INTO promo_activations'))).toBe(true);
+      expect(prepared.some((row) => row.statement.includes('UPDATE promo_activations'))).toBe(false);
+      await expect(new ActivationLedger(single).find(requestFor('P7').idempotencyKey)).resolves.toMatchObject({
+        state: 'activated',
+      });
+    } finally {
+      await single.destroy();
+    }
   });
 });

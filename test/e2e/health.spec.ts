@@ -44,7 +44,9 @@ describe('health, documentation and graceful shutdown', () => {
       expect(docs.status).toBe(200);
       expect(await docs.text()).toContain('swagger');
       const openApi = (await docsJson.json()) as { paths: Record<string, unknown> };
-      expect(Object.keys(openApi.paths)).toEqual(expect.arrayContaining(['/health/live', '/health/ready', '/metrics']));
+      expect(Object.keys(openApi.paths)).toEqual(
+        expect.arrayContaining(['/health/live', '/health/ready', '/metrics', '/optimove/triggered']),
+      );
       expect(metrics.status).toBe(200);
       expect(await metrics.text()).toContain('process_cpu_user_seconds_total');
     } finally {

@@ -1,4 +1,4 @@
-import { Logger, OnApplicationShutdown } from '@nestjs/common';
+import { BeforeApplicationShutdown, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { ActivationLedger } from './activation-ledger.repository';
 import {
   ActivationRequest,
@@ -13,8 +13,12 @@ import {
  * request, so that an activation which lands after we gave up can always be found and cancelled; a key already
  * activated or finally rejected is answered from the ledger without calling the promo system again. If the ledger
  * cannot be written, nothing is activated (unavailable): an activation we could not find later must not happen.
+ * Outcomes are written behind the answer, so `activate` returns as soon as the promo system has answered.
  */
-export class RecordingPromoActivationAdapter extends PromoActivationPort implements OnApplicationShutdown {
+export class RecordingPromoActivationAdapter
+  extends PromoActivationPort
+  implements BeforeApplicationShutdown, OnApplicationShutdown
+{
   private readonly logger = new Logger(RecordingPromoActivationAdapter.name);
 
   constructor(
@@ -49,23 +53,11 @@ export class RecordingPromoActivationAdapter extends PromoActivationPort impleme
     }
 
     const result = await this.inner.activate(request, options);
-
-    try {
-      switch (result.status) {
-        case 'activated':
-          await this.ledger.markActivated(request.idempotencyKey, result.activationId, result.attempts);
-          break;
-        case 'rejected':
-          await this.ledger.markRejected(request.idempotencyKey, result.reason, result.attempts);
-          break;
-        case 'unavailable':
-          await this.ledger.markUnavailable(request.idempotencyKey, result.error, result.attempts);
-          break;
-      }
-    } catch (error) {
-      // The row stays pending, which a sweeper treats like unavailable; the outcome itself still stands.
+    // Written behind: no answer waits for the outcome's row (see ActivationLedger).
+    void this.recordOutcome(request.idempotencyKey, result).catch((error: unknown) => {
+      // The row stays pending, which a later call for the key treats like unavailable; the outcome itself stands.
       this.logger.warn(`could not record the outcome of an activation: ${describe(error)}`);
-    }
+    });
 
     return result;
   }
@@ -92,9 +84,30 @@ export class RecordingPromoActivationAdapter extends PromoActivationPort impleme
     return result;
   }
 
+  /** Writes the outcomes that still wait; shutdown calls it before the database closes. */
+  async flush(): Promise<void> {
+    await this.ledger.flush();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.flush();
+  }
+
   async onApplicationShutdown(): Promise<void> {
+    await this.flush();
     const inner = this.inner as Partial<OnApplicationShutdown>;
     await inner.onApplicationShutdown?.();
+  }
+
+  private recordOutcome(key: string, result: ActivationResult): Promise<void> {
+    switch (result.status) {
+      case 'activated':
+        return this.ledger.markActivated(key, result.activationId, result.attempts);
+      case 'rejected':
+        return this.ledger.markRejected(key, result.reason, result.attempts);
+      case 'unavailable':
+        return this.ledger.markUnavailable(key, result.error, result.attempts);
+    }
   }
 }
 

@@ -65,4 +65,29 @@ describe('StatementBatcher', () => {
     expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected']);
     expect(calls).toBe(1);
   });
+
+  it('should let items linger into one call, and start at once on flush', async () => {
+    const calls: number[][] = [];
+    const sut = new StatementBatcher<number, number>(
+      (items) => {
+        calls.push(items);
+
+        return Promise.resolve(items);
+      },
+      { lingerMs: 10_000 },
+    );
+
+    const first = sut.submit(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = sut.submit(2);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toEqual([]);
+    expect(sut.pending).toBe(2);
+
+    await sut.flush();
+
+    await expect(Promise.all([first, second])).resolves.toEqual([1, 2]);
+    expect(calls).toEqual([[1, 2]]);
+    expect(sut.pending).toBe(0);
+  });
 });

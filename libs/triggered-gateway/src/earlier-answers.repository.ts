@@ -29,12 +29,15 @@ interface EarlierRow {
 
 // The newest record per wanted (customer, campaign), through the customer index of each partition (a customer has
 // few rows). Prepared once per connection: planning over every partition costs far more than running it.
+// The campaign test is written so that no index can serve it: without statistics (a young table, or autovacuum
+// off) the planner otherwise combines the campaign index with the customer index, and a campaign has millions of
+// rows (measured: 2.7 ms a look-up at 50,000 rows of one campaign, against 0.01 ms through the customer index).
 const FIND_EARLIER = `
   SELECT w.n::int AS n, d.id, d.allowed, d.policy, d.reasons
   FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS w(customer_id, campaign_id, n)
   CROSS JOIN LATERAL (
     SELECT id, allowed, policy, reasons FROM decisions
-    WHERE customer_id = w.customer_id AND campaign_id = w.campaign_id AND flow = 'triggered'
+    WHERE customer_id = w.customer_id AND (campaign_id = w.campaign_id) IS TRUE AND flow = 'triggered'
       AND NOT ($3 = ANY (reason_codes))
     ORDER BY decided_at DESC, id DESC LIMIT 1
   ) d`;

@@ -8,6 +8,7 @@ export { INVALID_REQUEST_CODE } from './earlier-answers.repository';
 export { parseGatewayRequest } from './gateway-request';
 export type { GatewayRequest, GatewayRequestParse, InvalidGatewayRequest } from './gateway-request';
 export { GatewayTokenVerifier } from './gateway-token';
+export { GATEWAY_OPENAPI_PATHS } from './gateway.openapi';
 export { GATEWAY_ENGINE, TriggeredGatewayModule } from './triggered-gateway.module';
 export type { TriggeredGatewayModuleOptions } from './triggered-gateway.options';
 export { GATEWAY_PATH, TriggeredGateway, UNKNOWN_CUSTOMER_ID } from './triggered-gateway.service';

@@ -10,7 +10,6 @@ import { BreakingPromoActivationAdapter } from './breaking-promo-activation.adap
 import { BreakerState, CircuitBreaker, CircuitBreakerOptions } from './circuit-breaker';
 import { EarlierAnswers } from './earlier-answers.repository';
 import { GatewayMetrics } from './gateway.metrics';
-import { TriggeredGatewayController } from './triggered-gateway.controller';
 import {
   ConfigurableTriggeredGatewayModule,
   TRIGGERED_GATEWAY_MODULE_OPTIONS,
@@ -71,13 +70,13 @@ function createEngine(
 }
 
 /**
- * `POST /optimove/triggered`: Optimove's conditional gateway. Needs the global `PolicySet` (decisions module),
+ * `POST /optimove/triggered`: Optimove's conditional gateway, a route the gateway registers on Fastify itself
+ * (see `TriggeredGateway`; its OpenAPI description is `GATEWAY_OPENAPI_PATHS`). Needs the global `PolicySet` (decisions module),
  * `DataSource` and `Registry`, `DecisionRecorderPort` (pass the audit module in `imports` of `forRootAsync`), and
  * the profile and promo ports when configured. Builds its own `DecisionEngine` over the same policies and recorder,
  * with each port behind a circuit breaker, so that the breakers shape gateway traffic only.
  */
 @Module({
-  controllers: [TriggeredGatewayController],
   providers: [
     { provide: GatewayMetrics, inject: [Registry], useFactory: (registry: Registry) => new GatewayMetrics(registry) },
     {
