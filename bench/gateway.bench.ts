@@ -265,7 +265,6 @@ async function main(): Promise<void> {
         PORT: String(servicePort),
         HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
-        HACK_LINGER_MS: process.env.HACK_LINGER_MS ?? '0',
         GATEWAY_TOKEN: TOKEN,
         GATEWAY_TIMEOUT_MS: String(TIMEOUT_MS),
         GATEWAY_MARGIN_MS: String(MARGIN_MS),
@@ -342,12 +341,6 @@ async function main(): Promise<void> {
     const fixed = await fixedRate(serviceUrl, gatewayPath, 8003, FIXED_RATE, FIXED_SECONDS);
     const steps = stepMeans(stepsBefore, await stepTotals(serviceUrl));
     const latencies = fixed.map((sample) => sample.latencyMs);
-    if (process.env.BENCH_TRACE === '1') {
-      for (let second = 0; second < FIXED_SECONDS; second++) {
-        const slice = latencies.slice(second * FIXED_RATE, (second + 1) * FIXED_RATE);
-        console.log(`  t=${second}s p50 ${percentile(slice, 50).toFixed(1)} p99 ${percentile(slice, 99).toFixed(1)} max ${Math.max(...slice).toFixed(1)} over25 ${slice.filter((l) => l > 25).length}`);
-      }
-    }
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
     const late = fixed.filter((sample) => sample.latencyMs > BUDGET_MS || sample.status !== 200).length;

@@ -114,4 +114,41 @@ describe('promo system stand-in', () => {
     expect(summary.body.duplicates).toBe(1);
     expect(summary.body.items).toHaveLength(2);
   });
+
+  it('should answer alike on the lean lane and through Fastify', async () => {
+    // `/activations` is served ahead of Fastify; the same route with a trailing slash goes through Fastify's router.
+    const lean = await activate('lanes:C1:WB10', payload);
+    const routed = await call(`${sandbox.promoUrl}/activations/`, {
+      headers: { ...auth, 'Idempotency-Key': 'lanes:C1:WB10' },
+      body: payload,
+    });
+    const badJson = async (path: string) => {
+      const response = await fetch(`${sandbox.promoUrl}${path}`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', 'Idempotency-Key': 'lanes:bad' },
+        body: '{"customerId": ',
+      });
+
+      return { status: response.status, body: (await response.json()) };
+    };
+
+    expect(lean.status).toBe(201);
+    expect(lean.headers.get('content-type')).toContain('application/json');
+    expect(routed.status).toBe(200);
+    expect(routed.body).toEqual(lean.body);
+    await expect(badJson('/activations')).resolves.toEqual({ status: 400, body: { error: 'Body is not valid JSON' } });
+    await expect(badJson('/activations/')).resolves.toEqual({ status: 400, body: { error: 'Body is not valid JSON' } });
+    const noToken = await call(`${sandbox.promoUrl}/activations`, { headers: { 'Idempotency-Key': 'k' }, body: {} });
+    expect(noToken).toMatchObject({ status: 401, body: { error: 'unauthorized' } });
+  });
+
+  it('should leave the lean lane while a fault that a hook applies is on', async () => {
+    await faults({ outage: 'error' });
+    const down = await activate('lanes:C2:WB10', payload);
+    await faults({ outage: false });
+    const up = await activate('lanes:C2:WB10', payload);
+
+    expect(down.status).toBe(503);
+    expect(up.status).toBe(201);
+  });
 });

@@ -1,5 +1,4 @@
-import { FastifyReply, FastifyRequest } from 'fastify';
-import { defaultFaults, isControlPath, isRecord, mergeFaults, StandInServer } from '../common/stand-in.server';
+import { defaultFaults, FastAnswer, isRecord, mergeFaults, StandInServer } from '../common/stand-in.server';
 import { generateProfile, GeneratedProfile, Profile, PROFILE_DISTRIBUTION, ProfileOutcome } from './profile.generator';
 
 export interface ProfileStandInOptions {
@@ -23,8 +22,11 @@ export class ProfileStandIn {
   private calls = { batch: 0, single: 0, profilesServed: 0 };
 
   constructor(private readonly options: ProfileStandInOptions) {
-    this.server = new StandInServer({ errorBody: (_status, message) => ({ error: message }), latencyInHook: true });
-    this.installAuth();
+    this.server = new StandInServer({
+      errorBody: (_status, message) => ({ error: message }),
+      latencyInHook: true,
+      token: options.token,
+    });
     this.installApi();
     this.installControl();
   }
@@ -38,46 +40,15 @@ export class ProfileStandIn {
     return generateProfile(this.options.seed, customerId).profile;
   }
 
-  private installAuth(): void {
-    const token = this.options.token;
-    if (!token) {
-      return;
-    }
-    this.server.app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-      if (!isControlPath(req.url) && req.headers.authorization !== `Bearer ${token}`) {
-        return reply.code(401).send({ error: 'unauthorized' });
-      }
-    });
-  }
-
   private installApi(): void {
     const app = this.server.app;
 
     app.post('/profiles/batch', async (req, reply) => {
-      this.calls.batch++;
-      const ids = isRecord(req.body) ? req.body.customerIds : undefined;
-      if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) {
-        return reply.code(400).send({ error: 'customerIds must be an array of strings' });
-      }
-      if (ids.length > MAX_BATCH) {
-        return reply.code(400).send({ error: `customerIds may hold at most ${MAX_BATCH} customers` });
-      }
-      const profiles: Profile[] = [];
-      const seen = new Set<string>();
-      for (const id of ids as string[]) {
-        if (seen.has(id)) {
-          continue;
-        }
-        seen.add(id);
-        const profile = this.lookup(id);
-        if (profile) {
-          profiles.push(profile);
-        }
-      }
-      this.calls.profilesServed += profiles.length;
+      const answer = this.batch(req.body);
 
-      return { profiles };
+      return reply.code(answer.status).send(answer.body);
     });
+    this.server.addFastRoute('POST', '/profiles/batch', (body) => this.batch(body));
 
     app.get<{ Params: IdParams }>('/profiles/:id', async (req, reply) => {
       this.calls.single++;
@@ -89,6 +60,32 @@ export class ProfileStandIn {
 
       return profile;
     });
+  }
+
+  private batch(body: unknown): FastAnswer {
+    this.calls.batch++;
+    const ids = isRecord(body) ? body.customerIds : undefined;
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) {
+      return { status: 400, body: { error: 'customerIds must be an array of strings' } };
+    }
+    if (ids.length > MAX_BATCH) {
+      return { status: 400, body: { error: `customerIds may hold at most ${MAX_BATCH} customers` } };
+    }
+    const profiles: Profile[] = [];
+    const seen = new Set<string>();
+    for (const id of ids as string[]) {
+      if (seen.has(id)) {
+        continue;
+      }
+      seen.add(id);
+      const profile = this.lookup(id);
+      if (profile) {
+        profiles.push(profile);
+      }
+    }
+    this.calls.profilesServed += profiles.length;
+
+    return { status: 200, body: { profiles } };
   }
 
   private describe(customerId: string): Record<string, unknown> {

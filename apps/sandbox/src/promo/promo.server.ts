@@ -1,8 +1,7 @@
-import { FastifyReply, FastifyRequest } from 'fastify';
 import {
   defaultFaults,
+  FastAnswer,
   FaultSettings,
-  isControlPath,
   isRecord,
   mergeFaults,
   StandInServer,
@@ -74,65 +73,27 @@ export class PromoStandIn {
   private promoFaults = defaultPromoFaults();
   private calls = { activations: 0, replays: 0, inFlightConflicts: 0, keyReuses: 0, cancellations: 0 };
 
-  constructor(private readonly options: PromoStandInOptions) {
-    this.server = new StandInServer({ errorBody: (_status, message) => ({ error: message }), latencyInHook: false });
-    this.installAuth();
+  constructor(options: PromoStandInOptions) {
+    this.server = new StandInServer({
+      errorBody: (_status, message) => ({ error: message }),
+      latencyInHook: false,
+      token: options.token,
+    });
     this.installApi();
     this.installControl();
-  }
-
-  private installAuth(): void {
-    const token = this.options.token;
-    if (!token) {
-      return;
-    }
-    this.server.app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-      if (!isControlPath(req.url) && req.headers.authorization !== `Bearer ${token}`) {
-        return reply.code(401).send({ error: 'unauthorized' });
-      }
-    });
   }
 
   private installApi(): void {
     const app = this.server.app;
 
     app.post('/activations', async (req, reply) => {
-      this.calls.activations++;
-      const key = req.headers['idempotency-key'];
-      if (typeof key !== 'string' || key.trim() === '') {
-        return reply.code(400).send({ error: 'the Idempotency-Key header is required' });
-      }
-      const request = readRequest(req.body);
-      if (typeof request === 'string') {
-        return reply.code(400).send({ error: request });
-      }
-      const known = this.store.byKey.get(key);
-      if (known) {
-        return this.replay(known, request, reply);
-      }
+      const answer = await this.activate(req.body, req.headers['idempotency-key']);
 
-      const activation = this.store.start(key, request);
-      const faults = this.promoFaults;
-      const slow = faults.slowCustomerIds.has(request.customerId) ? faults.slowMs : 0;
-      await this.server.sleep(this.server.faults.latencyMs + slow);
-
-      if (faults.rejectCustomerIds.has(request.customerId)) {
-        activation.state = 'rejected';
-        activation.reason = 'customer_not_eligible';
-      } else if (faults.rejectRate > 0 && requestDraw(request) < faults.rejectRate) {
-        activation.state = 'rejected';
-        activation.reason = 'promotion_rejected';
-      } else {
-        activation.state = 'activated';
-      }
-      if (faults.lostReplyRate > 0 && Math.random() < faults.lostReplyRate) {
-        return reply.code(500).send({ error: 'Injected fault after the activation' });
-      }
-
-      return activation.state === 'activated'
-        ? reply.code(201).send({ activationId: activation.activationId, status: 'activated' })
-        : reply.code(422).send({ reason: activation.reason });
+      return reply.code(answer.status).send(answer.body);
     });
+    this.server.addFastRoute('POST', '/activations', (body, headers) =>
+      this.activate(body, headers['idempotency-key']),
+    );
 
     app.delete<{ Params: KeyParams }>('/activations/:key', async (req, reply) => {
       const activation = this.store.byKey.get(req.params.key);
@@ -151,27 +112,67 @@ export class PromoStandIn {
     });
   }
 
-  private replay(known: Activation, request: ActivationRequest, reply: FastifyReply): FastifyReply {
+  private async activate(body: unknown, key: string | string[] | undefined): Promise<FastAnswer> {
+    this.calls.activations++;
+    if (typeof key !== 'string' || key.trim() === '') {
+      return { status: 400, body: { error: 'the Idempotency-Key header is required' } };
+    }
+    const request = readRequest(body);
+    if (typeof request === 'string') {
+      return { status: 400, body: { error: request } };
+    }
+    const known = this.store.byKey.get(key);
+    if (known) {
+      return this.replay(known, request);
+    }
+
+    const activation = this.store.start(key, request);
+    const faults = this.promoFaults;
+    const slow = faults.slowCustomerIds.has(request.customerId) ? faults.slowMs : 0;
+    await this.server.sleep(this.server.faults.latencyMs + slow);
+
+    if (faults.rejectCustomerIds.has(request.customerId)) {
+      activation.state = 'rejected';
+      activation.reason = 'customer_not_eligible';
+    } else if (faults.rejectRate > 0 && requestDraw(request) < faults.rejectRate) {
+      activation.state = 'rejected';
+      activation.reason = 'promotion_rejected';
+    } else {
+      activation.state = 'activated';
+    }
+    if (faults.lostReplyRate > 0 && Math.random() < faults.lostReplyRate) {
+      return { status: 500, body: { error: 'Injected fault after the activation' } };
+    }
+
+    return activation.state === 'activated'
+      ? { status: 201, body: { activationId: activation.activationId, status: 'activated' } }
+      : { status: 422, body: { reason: activation.reason } };
+  }
+
+  private replay(known: Activation, request: ActivationRequest): FastAnswer {
     if (!known.sameRequest(request)) {
       this.calls.keyReuses++;
 
-      return reply.code(422).send({ reason: 'idempotency_key_reused', error: 'the key was used with another payload' });
+      return {
+        status: 422,
+        body: { reason: 'idempotency_key_reused', error: 'the key was used with another payload' },
+      };
     }
     switch (known.state) {
       case 'in_flight':
         this.calls.inFlightConflicts++;
 
-        return reply.code(409).send({ error: 'an activation with this key is in progress' });
+        return { status: 409, body: { error: 'an activation with this key is in progress' } };
       case 'activated':
         this.calls.replays++;
 
-        return reply.code(200).send({ activationId: known.activationId, status: 'activated' });
+        return { status: 200, body: { activationId: known.activationId, status: 'activated' } };
       case 'rejected':
         this.calls.replays++;
 
-        return reply.code(422).send({ reason: known.reason });
+        return { status: 422, body: { reason: known.reason } };
       case 'cancelled':
-        return reply.code(422).send({ reason: 'activation_cancelled' });
+        return { status: 422, body: { reason: 'activation_cancelled' } };
     }
   }
 
