@@ -20,7 +20,11 @@ export interface AuditWriterOptions {
    * @default 0
    */
   maxDelayMs?: number;
-  /** INSERT statements in flight at once; callers arriving meanwhile queue up and form bigger batches. @default 2 */
+  /**
+   * INSERT statements in flight at once; callers arriving meanwhile queue up and form bigger batches. Every insert
+   * holds the audit chain's head locked until it commits, so a second statement in flight only waits on the first.
+   * @default 1
+   */
   maxConcurrentFlushes?: number;
   /** Where `audit_writer_batch_size` and `audit_writer_commit_seconds` are registered; none when absent. */
   registry?: Registry;
@@ -115,7 +119,7 @@ export class AuditWriter extends DecisionRecorderPort implements BeforeApplicati
       }),
     };
     this.maxDelayMs = options.maxDelayMs ?? 0;
-    this.maxConcurrentFlushes = options.maxConcurrentFlushes ?? 2;
+    this.maxConcurrentFlushes = options.maxConcurrentFlushes ?? 1;
   }
 
   record(decisions: readonly Decision[]): Promise<void> {
