@@ -20,6 +20,7 @@ import { Client } from 'pg';
 import { Pool } from 'undici';
 import { freePort, SERVICE_MAIN, spawnNode, SpawnedProcess, waitForStatus } from '../test/support/processes';
 import { createTestDatabase } from '../test/support/test-database';
+import { closedLoop } from './support/http-load';
 import { cpuDuring, formatCpu, formatMs, percentile, verdict } from './support/stats';
 
 const ROOT = join(__dirname, '..');
@@ -82,23 +83,14 @@ async function post(pool: Pool, path: string, body: string): Promise<Sample> {
   }
 }
 
-/** Closed loop: CONNECTIONS requests in flight for `seconds`; requests per second. */
+/** Closed loop: CONNECTIONS requests in flight for `seconds`; answers with status 200 per second. */
 async function saturate(url: string, path: string, campaignId: number, seconds: number): Promise<number> {
-  const pool = new Pool(url, { connections: CONNECTIONS, pipelining: 1 });
-  const until = performance.now() + seconds * 1000;
-  let done = 0;
-  const worker = async (): Promise<void> => {
-    while (performance.now() < until) {
-      await post(pool, path, nextBody(campaignId));
-      done++;
-    }
-  };
-  const started = performance.now();
-  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
-  const elapsed = (performance.now() - started) / 1000;
-  await pool.close();
+  const result = await closedLoop(Number(new URL(url).port), path, () => nextBody(campaignId), CONNECTIONS, seconds);
+  if (result.failed > 0) {
+    console.log(`  (${result.failed} requests failed or were not answered 200 in a saturated run)`);
+  }
 
-  return done / elapsed;
+  return result.rate;
 }
 
 /** Open loop: requests sent on a fixed schedule whatever the answers do; latency counted from the scheduled time. */
