@@ -45,6 +45,8 @@ export interface DecisionBatchRequest {
    * in the same transaction as the slice's progress, under its lease.
    */
   recorder?: DecisionRecorderPort;
+  /** Profile look-ups the caller already started through {@link DecisionEngine.startProfileLookUp}, by customer. */
+  profileLookUps?: ReadonlyMap<string, Promise<Profile | null>>;
 }
 
 /**
@@ -87,6 +89,19 @@ function round(ms: number): number {
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The promise's outcome, or a rejection as soon as `signal` aborts (a look-up started under another signal). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    return Promise.reject(new Error('aborted'));
+  }
+
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 function uniqueCodes(codes: readonly string[] | undefined): string[] {
@@ -161,7 +176,7 @@ export class DecisionEngine implements OnApplicationShutdown {
     try {
       const items = request.customers.map((customer) => this.prepare(request, customer));
       this.applyVisitorRule(items);
-      await this.applyCompliance(items, control.signal, deadlineCode);
+      await this.applyCompliance(items, control.signal, deadlineCode, request.profileLookUps);
       await this.activatePromos(request, items, control.signal, deadlineCode, activatedKeys);
       decisions = items.map((item) => this.toDecision(request, item, startedAt));
     } catch (error) {
@@ -203,6 +218,31 @@ export class DecisionEngine implements OnApplicationShutdown {
   }
 
   /**
+   * Starts the profile look-up that deciding `customer` of `request` will need, so that a caller can run it while it
+   * does something else first (the gateway looks for an earlier answer meanwhile); pass the result in
+   * `profileLookUps`. Null when the decision needs no profile. The promise may reject, as the look-up would.
+   */
+  startProfileLookUp(
+    request: Omit<DecisionBatchRequest, 'customers' | 'deadline'>,
+    customer: CustomerToDecide,
+    signal: AbortSignal,
+  ): Promise<Profile | null> | null {
+    const profiles = this.profiles;
+    if (profiles === null || customer.isVisitor) {
+      return null;
+    }
+    const policy = this.prepare(request, customer).policy;
+    if (!policy.rules.needsProfile) {
+      return null;
+    }
+    const lookUp = profiles.fetchProfile(customer.customerId, { signal });
+    // Whoever asks later handles the failure; an unused look-up must not become an unhandled rejection.
+    lookUp.catch(() => undefined);
+
+    return lookUp;
+  }
+
+  /**
    * Cancels, in the background, every activation a decision's promo check made or may have made: for callers that
    * end up not approving (for example, a gateway whose answer was already late). Never throws.
    */
@@ -229,7 +269,7 @@ export class DecisionEngine implements OnApplicationShutdown {
     await this.drain();
   }
 
-  private prepare(request: DecisionBatchRequest, customer: CustomerToDecide): WorkItem {
+  private prepare(request: Omit<DecisionBatchRequest, 'customers' | 'deadline'>, customer: CustomerToDecide): WorkItem {
     const actionId = customer.actionId ?? request.actionId ?? null;
     const promoCodes = uniqueCodes(customer.promoCodes ?? request.promoCodes);
     const policy =
@@ -263,7 +303,12 @@ export class DecisionEngine implements OnApplicationShutdown {
     }
   }
 
-  private async applyCompliance(items: WorkItem[], signal: AbortSignal, deadlineCode: ReasonCode): Promise<void> {
+  private async applyCompliance(
+    items: WorkItem[],
+    signal: AbortSignal,
+    deadlineCode: ReasonCode,
+    started?: ReadonlyMap<string, Promise<Profile | null>>,
+  ): Promise<void> {
     const needProfile: WorkItem[] = [];
     for (const item of items) {
       if (item.settled) {
@@ -288,9 +333,11 @@ export class DecisionEngine implements OnApplicationShutdown {
     if (needProfile.length === 1) {
       const item = needProfile[0];
       await this.lookUp([item], signal, deadlineCode, async () => {
-        const profile = await profiles.fetchProfile(item.customer.customerId, { signal });
+        const customerId = item.customer.customerId;
+        const early = started?.get(customerId);
+        const profile = await (early ? untilAborted(early, signal) : profiles.fetchProfile(customerId, { signal }));
 
-        return profile === null ? new Map<string, Profile>() : new Map([[item.customer.customerId, profile]]);
+        return profile === null ? new Map<string, Profile>() : new Map([[customerId, profile]]);
       });
 
       return;

@@ -170,6 +170,19 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
     }
     let answer: EarlierAnswer | null = null;
     try {
+      const batch = {
+        flow: 'triggered' as const,
+        campaignId: request.campaignId,
+        // Optimove's campaign id names one executed occurrence of a campaign series.
+        occurrence: request.campaignId,
+        actionId: request.actionId,
+        seriesId: request.seriesId,
+        tags: request.tags,
+        promoCodes: request.promoCodes,
+      };
+      const customer = { customerId: request.userId, isVisitor: request.isVisitor };
+      // The profile is fetched while the earlier answer is looked up: a repeat merely leaves it unused.
+      const profile = first === undefined ? this.engine.startProfileLookUp(batch, customer, slot.control.signal) : null;
       const earlier = first !== undefined ? await first : await this.findEarlier(request);
       if (earlier !== null) {
         answer = await this.recordFor(slot, this.repeatOf(request, earlier, arrival));
@@ -183,19 +196,13 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
         },
       };
       const result = await this.engine.decide({
-        flow: 'triggered',
-        campaignId: request.campaignId,
-        // Optimove's campaign id names one executed occurrence of a campaign series.
-        occurrence: request.campaignId,
-        actionId: request.actionId,
-        seriesId: request.seriesId,
-        tags: request.tags,
-        promoCodes: request.promoCodes,
-        customers: [{ customerId: request.userId, isVisitor: request.isVisitor }],
+        ...batch,
+        customers: [customer],
         deadline: slot.cutoff - reserve,
         signal: slot.control.signal,
         startedAt: arrival.epoch,
         recorder,
+        profileLookUps: profile === null ? undefined : new Map([[request.userId, profile]]),
       });
       if (!result.recorded) {
         slot.settle({ allowed: false, reason: 'AUDIT_UNAVAILABLE' });
