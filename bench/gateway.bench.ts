@@ -17,10 +17,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'pg';
-import { Pool } from 'undici';
 import { freePort, SERVICE_MAIN, spawnNode, SpawnedProcess, waitForStatus } from '../test/support/processes';
 import { createTestDatabase } from '../test/support/test-database';
-import { closedLoop } from './support/http-load';
+import { closedLoop, openLoop } from './support/http-load';
 import { cpuDuring, formatCpu, formatMs, percentile, verdict } from './support/stats';
 
 const ROOT = join(__dirname, '..');
@@ -33,6 +32,7 @@ const BUDGET_MS = TIMEOUT_MS - MARGIN_MS;
 const SATURATION_SECONDS = Number(process.env.BENCH_SATURATION_SECONDS ?? 10);
 const FIXED_RATE = 500;
 const FIXED_SECONDS = Number(process.env.BENCH_FIXED_SECONDS ?? 30);
+const FIXED_WARM_UP_SECONDS = 5;
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
 let sequence = 0;
@@ -64,22 +64,11 @@ interface Sample {
   allowed: boolean | undefined;
 }
 
-async function post(pool: Pool, path: string, body: string): Promise<Sample> {
-  const started = performance.now();
+function allowedIn(body: string): boolean | undefined {
   try {
-    const response = await pool.request({
-      method: 'POST',
-      path,
-      headers: { 'content-type': 'application/json' },
-      body,
-    });
-    const text = await response.body.text();
-    const latencyMs = performance.now() - started;
-    const allowed = (JSON.parse(text) as { allowed?: boolean }).allowed;
-
-    return { latencyMs, status: response.statusCode, allowed };
+    return (JSON.parse(body) as { allowed?: boolean }).allowed;
   } catch {
-    return { latencyMs: performance.now() - started, status: 0, allowed: undefined };
+    return undefined;
   }
 }
 
@@ -93,29 +82,11 @@ async function saturate(url: string, path: string, campaignId: number, seconds: 
   return result.rate;
 }
 
-/** Open loop: requests sent on a fixed schedule whatever the answers do; latency counted from the scheduled time. */
+/** Open loop at `rate` for `seconds` (see {@link openLoop}); latency counted from each request's due time. */
 async function fixedRate(url: string, path: string, campaignId: number, rate: number, seconds: number) {
-  const pool = new Pool(url, { connections: 128, pipelining: 1 });
-  const total = rate * seconds;
-  const samples: Promise<Sample>[] = [];
-  const started = performance.now();
-  for (let index = 0; index < total; index++) {
-    const due = started + (index * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) {
-      await sleep(wait);
-    }
-    samples.push(
-      post(pool, path, nextBody(campaignId)).then((sample) => ({
-        ...sample,
-        latencyMs: sample.latencyMs + Math.max(0, performance.now() - sample.latencyMs - due),
-      })),
-    );
-  }
-  const results = await Promise.all(samples);
-  await pool.close();
+  const samples = await openLoop(Number(new URL(url).port), path, () => nextBody(campaignId), rate, seconds);
 
-  return results;
+  return samples.map((sample): Sample => ({ ...sample, allowed: allowedIn(sample.body) }));
 }
 
 function benchValidation(): number {
@@ -140,6 +111,7 @@ async function stepTotals(serviceUrl: string): Promise<Map<string, { sum: number
     ['profile', 'profile_request_duration_seconds'],
     ['promo', 'promo_request_duration_seconds'],
     ['audit commit', 'audit_writer_commit_seconds'],
+    ['gc', 'nodejs_gc_duration_seconds'],
   ];
   const total = (name: string, suffix: string) =>
     [...text.matchAll(new RegExp(`^${name}_${suffix}(?:\\{[^}]*\\})? (\\S+)`, 'gm'))].reduce(
@@ -156,6 +128,7 @@ function stepMeans(
   after: Map<string, { sum: number; count: number }>,
 ): string {
   return [...after.entries()]
+    .filter(([label]) => label !== 'gc')
     .map(([label, { sum, count }]) => {
       const calls = count - (before.get(label)?.count ?? 0);
       const seconds = sum - (before.get(label)?.sum ?? 0);
@@ -323,15 +296,24 @@ async function main(): Promise<void> {
       `  gateway CPU a request: service ${perRequest(gatewayRun.cpu.get('service'))}, ` +
         `postgres ${perRequest(gatewayRun.cpu.get('postgres'))}, sandbox ${perRequest(gatewayRun.cpu.get('sandbox'))}`,
     );
+    const bareCpu = ((bareRun.cpu.get('bare route') ?? 0) * 1e6) / (bareRate * SATURATION_SECONDS);
+    const serviceCpu = ((gatewayRun.cpu.get('service') ?? 0) * 1e6) / (gatewayRate * SATURATION_SECONDS);
+    // This machine's speed drifts by a third between runs; the bare route's cost in the same run is the yardstick.
+    console.log(
+      `  the bare route's CPU a request: ${bareCpu.toFixed(0)} µs; the service's is ${(serviceCpu / bareCpu).toFixed(1)}x that`,
+    );
     console.log(
       `  PostgreSQL transactions a request: ${(commits / (gatewayRate * SATURATION_SECONDS)).toFixed(2)} ` +
         `(${commits} in the run)`,
     );
 
     await sleep(2000);
+    // The load generator's own code is cold for this phase: a few seconds at the same rate, reported apart.
+    const warmUp = await fixedRate(serviceUrl, gatewayPath, 8003, FIXED_RATE, FIXED_WARM_UP_SECONDS);
     const stepsBefore = await stepTotals(serviceUrl);
     const fixed = await fixedRate(serviceUrl, gatewayPath, 8003, FIXED_RATE, FIXED_SECONDS);
-    const steps = stepMeans(stepsBefore, await stepTotals(serviceUrl));
+    const stepsAfter = await stepTotals(serviceUrl);
+    const steps = stepMeans(stepsBefore, stepsAfter);
     const latencies = fixed.map((sample) => sample.latencyMs);
     const p50 = percentile(latencies, 50);
     const p99 = percentile(latencies, 99);
@@ -347,7 +329,19 @@ async function main(): Promise<void> {
     console.log(
       `  answers later than the ${BUDGET_MS} ms budget or not 200: ${late} (target 0) ${verdict(late === 0)}`,
     );
+    const windows = Array.from({ length: Math.ceil(FIXED_SECONDS / 5) }, (_, index) =>
+      latencies.slice(index * 5 * FIXED_RATE, (index + 1) * 5 * FIXED_RATE),
+    ).filter((window) => window.length > 0);
+    console.log(`  p99 of each 5 s: ${windows.map((window) => formatMs(percentile(window, 99))).join(', ')}`);
     console.log(`  mean time inside the service, by step: ${steps}`);
+    const gcSeconds = (stepsAfter.get('gc')?.sum ?? 0) - (stepsBefore.get('gc')?.sum ?? 0);
+    const gcCount = (stepsAfter.get('gc')?.count ?? 0) - (stepsBefore.get('gc')?.count ?? 0);
+    console.log(`  the service's garbage collection: ${gcCount} pauses, ${formatMs(gcSeconds * 1000)} in all`);
+    const warmUpLatencies = warmUp.map((sample) => sample.latencyMs);
+    console.log(
+      `  before it, ${FIXED_WARM_UP_SECONDS} s of warm-up at the same rate (not counted): ` +
+        `p50 ${formatMs(percentile(warmUpLatencies, 50))}, p99 ${formatMs(percentile(warmUpLatencies, 99))}`,
+    );
 
     await fetch(`${promoUrl}/control/faults`, {
       method: 'PUT',

@@ -140,3 +140,55 @@ export async function closedLoop(
 
   return { rate: answered / elapsed, answered, failed };
 }
+
+/** One answer of {@link openLoop}, its latency counted from when the request was due. */
+export interface OpenLoopSample {
+  latencyMs: number;
+  /** 0 when the request failed without an answer. */
+  status: number;
+  body: string;
+}
+
+/**
+ * Open loop: `rate` requests a second for `seconds`, each sent when it is due whatever the earlier ones are doing,
+ * over keep-alive connections that are reused once idle (a new one is opened when none is). Latency is counted
+ * from the due time, so a late send by a busy generator counts against the answer rather than hiding.
+ */
+export async function openLoop(
+  port: number,
+  path: string,
+  nextBody: () => string,
+  rate: number,
+  seconds: number,
+): Promise<OpenLoopSample[]> {
+  const idle: LoadConnection[] = [];
+  const open = new Set<LoadConnection>();
+  const send = async (due: number): Promise<OpenLoopSample> => {
+    const body = nextBody();
+    try {
+      const connection = idle.pop() ?? (await LoadConnection.open(port));
+      open.add(connection);
+      const answer = await connection.post(path, body);
+      idle.push(connection);
+
+      return { latencyMs: performance.now() - due, status: answer.status, body: answer.body };
+    } catch {
+      return { latencyMs: performance.now() - due, status: 0, body: '' };
+    }
+  };
+  const total = Math.round(rate * seconds);
+  const samples: Promise<OpenLoopSample>[] = [];
+  const started = performance.now();
+  for (let index = 0; index < total; index++) {
+    const due = started + (index * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    samples.push(send(due));
+  }
+  const results = await Promise.all(samples);
+  open.forEach((connection) => connection.close());
+
+  return results;
+}
