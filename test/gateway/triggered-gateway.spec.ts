@@ -1,5 +1,6 @@
 import { connectWithRetry } from '@app/database';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -63,6 +64,26 @@ function payload(
   };
 }
 
+/** POSTs `chunks` with chunked transfer encoding (no Content-Length), one write each. */
+function postChunked(url: string, chunks: string[]): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest(
+      url,
+      { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      },
+    );
+    // The server may answer and close before the last chunk is written.
+    outgoing.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' ? undefined : reject(error)));
+    chunks.forEach((chunk) => outgoing.write(chunk));
+    outgoing.end();
+  });
+}
+
 describe('triggered gateway (end to end, sandbox)', () => {
   let database: TestDatabase;
   let dataSource: DataSource;
@@ -96,6 +117,21 @@ describe('triggered gateway (end to end, sandbox)', () => {
 
     return rows(campaignId, customerId);
   };
+  const waitForRowsWhere = async (condition: string, count: number): Promise<DecisionRow[]> => {
+    const query = () =>
+      dataSource.query(
+        `SELECT id, allowed, customer_id, reason_codes, reasons, checks FROM decisions WHERE ${condition}`,
+      );
+    for (let i = 0; i < 100; i++) {
+      const found: DecisionRow[] = await query();
+      if (found.length >= count) {
+        return found;
+      }
+      await sleep(50);
+    }
+
+    return query();
+  };
   const metrics = async (): Promise<string> => (await fetch(`${service.url}/metrics`)).text();
 
   beforeAll(async () => {
@@ -107,6 +143,7 @@ describe('triggered gateway (end to end, sandbox)', () => {
       GATEWAY_TOKEN: TOKEN,
       GATEWAY_TIMEOUT_MS: '1000',
       GATEWAY_MARGIN_MS: '200',
+      HTTP_BODY_LIMIT_BYTES: '4096',
       PROFILE_API_URL: sandbox.profileUrl,
       PROMO_API_URL: sandbox.promoUrl,
       POLICY_FILE: policyFile,
@@ -295,6 +332,45 @@ describe('triggered gateway (end to end, sandbox)', () => {
     expect(await waitForRows('9700', 'BAD3', 1)).toHaveLength(1);
     expect((await waitForRows('9700', 'BAD4', 1))[0].reason_codes).toEqual(['INVALID_REQUEST']);
     expect(await dataSource.query(`SELECT 1 FROM decisions WHERE customer_id = 'BAD2'`)).toHaveLength(1);
+  });
+
+  it('should answer 413 to a body over the limit, record it once, and still answer 401 first to a wrong token', async () => {
+    // HTTP_BODY_LIMIT_BYTES is 4096 in this file's service; the padding sits in a field the gateway ignores.
+    const oversized = { ...payload('BIG1', 9750), padding: 'x'.repeat(5000) };
+    const refused = await ask(oversized);
+    const refusedWithoutToken = await ask(oversized, 'not-the-token');
+    const justUnder = await ask({ ...payload('BIG2', 9750), padding: 'x'.repeat(3000) });
+    // Without a Content-Length the limit is counted as the chunks arrive.
+    const chunked = await postChunked(`${service.url}/optimove/triggered?token=${TOKEN}`, [
+      JSON.stringify(oversized).slice(0, 3000),
+      JSON.stringify(oversized).slice(3000),
+    ]);
+
+    expect(refused.status).toBe(413);
+    expect(refused.body).toEqual({ user_id: null, allowed: false, error: 'the body is larger than 4096 bytes' });
+    expect(refusedWithoutToken.status).toBe(401);
+    expect(chunked.status).toBe(413);
+    expect(justUnder.status).toBe(200);
+    const recorded = await waitForRowsWhere(
+      `reasons @> '[{"message": "invalid request: the body is larger than 4096 bytes"}]'`,
+      2,
+    );
+    expect(recorded).toHaveLength(2);
+    expect(recorded[0]).toMatchObject({ allowed: false, reason_codes: ['INVALID_REQUEST'] });
+  });
+
+  it('should carry the request id and read a body of multi-byte characters whole', async () => {
+    await setProfile('Zoë-ß-漢字');
+    const response = await fetch(`${service.url}/optimove/triggered?token=${TOKEN}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'gateway-req-1' },
+      body: JSON.stringify(payload('Zoë-ß-漢字', 9760)),
+    });
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-request-id')).toBe('gateway-req-1');
+    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await response.json()).toEqual({ user_id: 'Zoë-ß-漢字', allowed: true });
   });
 
   it('should give the same answer twice and activate once, for sequential and concurrent repeats', async () => {

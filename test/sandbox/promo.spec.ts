@@ -129,7 +129,7 @@ describe('promo system stand-in', () => {
         body: '{"customerId": ',
       });
 
-      return { status: response.status, body: (await response.json()) };
+      return { status: response.status, body: await response.json() };
     };
 
     expect(lean.status).toBe(201);

@@ -33,17 +33,15 @@ export async function createServiceApp(
   app.useLogger(app.get(Logger));
   const shutdown = app.get(ShutdownState);
   const fastify = app.getHttpAdapter().getInstance();
+  // Headers are put on the reply here, on arrival, so that routes answering on the raw response (the triggered
+  // gateway) send them too. Once draining, every answer closes its connection, so that no idle keep-alive socket
+  // holds the server open and clients reconnect to a replica that is staying.
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
-    done();
-  });
-  // Once draining, every answer closes its connection, so that no idle keep-alive socket holds the server open
-  // and clients reconnect to a replica that is staying.
-  fastify.addHook('onSend', (_request, reply, payload, done) => {
     if (shutdown.isShuttingDown) {
       void reply.header('connection', 'close');
     }
-    done(null, payload);
+    done();
   });
   setUpOpenApi(app);
 
