@@ -1,4 +1,4 @@
-import { TimeLimit } from '@app/observability';
+import { exchangeText, ExchangeAbortedError } from '@app/observability';
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Dispatcher, Pool } from 'undici';
@@ -133,7 +133,6 @@ export class HttpPromoActivationAdapter extends PromoActivationPort implements O
       return 'no time left for an attempt';
     }
     const timeoutMs = Math.max(1, Math.floor(Math.min(remaining, this.requestTimeoutMs)));
-    const limit = new TimeLimit(options.signal, timeoutMs);
     const headers: Record<string, string> = { 'idempotency-key': idempotencyKey, accept: 'application/json' };
     if (body !== undefined) {
       headers['content-type'] = 'application/json';
@@ -142,27 +141,20 @@ export class HttpPromoActivationAdapter extends PromoActivationPort implements O
       headers.authorization = `Bearer ${this.token}`;
     }
     try {
-      const response = await this.pool.request({
-        method,
-        path: this.basePath + path,
-        headers,
-        body,
-        signal: limit.signal,
-      });
-      const text = await response.body.text();
+      const answer = await exchangeText(
+        this.pool,
+        { method, path: this.basePath + path, headers, body },
+        options.signal,
+        timeoutMs,
+      );
 
-      return { statusCode: response.statusCode, body: parseJson(text) };
+      return { statusCode: answer.statusCode, body: parseJson(answer.text) };
     } catch (error) {
-      if (options.signal?.aborted) {
-        return 'aborted';
-      }
-      if (limit.timedOut) {
-        return `no answer within ${timeoutMs} ms`;
+      if (error instanceof ExchangeAbortedError) {
+        return error.timedOut ? `no answer within ${timeoutMs} ms` : 'aborted';
       }
 
       return `request failed: ${error instanceof Error ? error.message : String(error)}`;
-    } finally {
-      limit.release();
     }
   }
 
