@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { shutDownGracefully } from '../../apps/service/src/bootstrap';
+import { ShutdownState } from '../../apps/service/src/health/shutdown-state';
 import { startService } from '../support/service-app';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 
@@ -78,6 +79,24 @@ describe('health, documentation and graceful shutdown', () => {
         error: 'Not Found',
         requestId: expect.any(String),
       });
+    } finally {
+      await service.close();
+    }
+  });
+
+  it("should close the connection of every answer once draining, the triggered gateway's included", async () => {
+    const service = await startService(database.url, { GATEWAY_TOKEN: 'gateway-token-0123456789abcdef' });
+    try {
+      const gatewayBefore = await fetch(`${service.url}/optimove/triggered`, { method: 'POST', body: '{}' });
+      service.app.get(ShutdownState).begin();
+      const gatewayDuring = await fetch(`${service.url}/optimove/triggered`, { method: 'POST', body: '{}' });
+      const liveDuring = await fetch(`${service.url}/health/live`);
+
+      expect(gatewayBefore.status).toBe(401);
+      expect(gatewayBefore.headers.get('connection')).not.toBe('close');
+      expect(gatewayDuring.status).toBe(401);
+      expect(gatewayDuring.headers.get('connection')).toBe('close');
+      expect(liveDuring.headers.get('connection')).toBe('close');
     } finally {
       await service.close();
     }

@@ -1,5 +1,5 @@
 import { ServiceConfig } from '@app/config';
-import { GATEWAY_OPENAPI_PATHS } from '@app/triggered-gateway';
+import { DRAINING_DECORATOR, GATEWAY_OPENAPI_PATHS } from '@app/triggered-gateway';
 import { DynamicModule, Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -33,15 +33,19 @@ export async function createServiceApp(
   app.useLogger(app.get(Logger));
   const shutdown = app.get(ShutdownState);
   const fastify = app.getHttpAdapter().getInstance();
-  // Headers are put on the reply here, on arrival, so that routes answering on the raw response (the triggered
-  // gateway) send them too. Once draining, every answer closes its connection, so that no idle keep-alive socket
-  // holds the server open and clients reconnect to a replica that is staying.
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header(REQUEST_ID_HEADER, request.id);
+    done();
+  });
+  // Once draining, every answer closes its connection, so that no idle keep-alive socket holds the server open
+  // and clients reconnect to a replica that is staying. The triggered gateway answers on the raw response, where
+  // onSend hooks do not run: it asks the decorator instead.
+  fastify.decorate(DRAINING_DECORATOR, () => shutdown.isShuttingDown);
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
     if (shutdown.isShuttingDown) {
       void reply.header('connection', 'close');
     }
-    done();
+    done(null, payload);
   });
   setUpOpenApi(app);
 

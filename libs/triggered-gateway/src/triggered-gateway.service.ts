@@ -16,6 +16,12 @@ export const GATEWAY_PATH = '/optimove/triggered';
 /** Customer id recorded for a request whose `user.user_id` could not be read. */
 export const UNKNOWN_CUSTOMER_ID = '(unreadable)';
 
+/**
+ * Name of an optional Fastify decorator, `() => boolean`, that the app sets to say it is draining: the gateway's
+ * answers then close their connection, as the app's onSend hook does for every other route.
+ */
+export const DRAINING_DECORATOR = 'isDraining';
+
 /** Fastify's own default, for an instance that does not say. */
 const DEFAULT_BODY_LIMIT = 1_048_576;
 
@@ -118,7 +124,8 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
       }
       response.setHeader('content-type', 'application/json; charset=utf-8');
       response.setHeader('content-length', Buffer.byteLength(payload));
-      if (close) {
+      const draining = (request.server as unknown as Record<string, unknown>)[DRAINING_DECORATOR];
+      if (close || (typeof draining === 'function' && draining() === true)) {
         response.setHeader('connection', 'close');
       }
       response.writeHead(answer.status);
