@@ -124,8 +124,8 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
       }
       response.setHeader('content-type', 'application/json; charset=utf-8');
       response.setHeader('content-length', Buffer.byteLength(payload));
-      const draining = (request.server as unknown as Record<string, unknown>)[DRAINING_DECORATOR];
-      if (close || (typeof draining === 'function' && draining() === true)) {
+      const draining: unknown = (request.server as unknown as Record<string, unknown>)[DRAINING_DECORATOR];
+      if (close || (typeof draining === 'function' && (draining as () => unknown)() === true)) {
         response.setHeader('connection', 'close');
       }
       response.writeHead(answer.status);
