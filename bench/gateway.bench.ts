@@ -8,7 +8,8 @@
  * The service runs from the build (`npm run build` first, skipped with BENCH_SKIP_BUILD=1) as a child process, as do
  * the sandbox and the bare route; PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * in a database of its own that is dropped at the end. Run: `npx tsx bench/gateway.bench.ts`.
- * Knobs: BENCH_SATURATION_SECONDS (10), BENCH_FIXED_SECONDS (30), BENCH_NO_PROMO=1 (payloads without promo codes),
+ * Knobs: BENCH_SATURATION_SECONDS (10), BENCH_FIXED_SECONDS (30), BENCH_CONNECTIONS (32, of the saturated runs),
+ * BENCH_NO_PROMO=1 (payloads without promo codes),
  * BENCH_SERVICE_NODE_ARGS (node's options for the service, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { parseGatewayRequest } from '@app/triggered-gateway';
