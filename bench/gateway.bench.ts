@@ -300,9 +300,8 @@ async function main(): Promise<void> {
     const bareCpu = ((bareRun.cpu.get('bare route') ?? 0) * 1e6) / (bareRate * SATURATION_SECONDS);
     const serviceCpu = ((gatewayRun.cpu.get('service') ?? 0) * 1e6) / (gatewayRate * SATURATION_SECONDS);
     // This machine's speed drifts by a third between runs; the bare route's cost in the same run is the yardstick.
-    console.log(
-      `  the bare route's CPU a request: ${bareCpu.toFixed(0)} µs; the service's is ${(serviceCpu / bareCpu).toFixed(1)}x that`,
-    );
+    const relative = (serviceCpu / bareCpu).toFixed(1);
+    console.log(`  the bare route's CPU a request: ${bareCpu.toFixed(0)} µs; the service's is ${relative}x that`);
     console.log(
       `  PostgreSQL transactions a request: ${(commits / (gatewayRate * SATURATION_SECONDS)).toFixed(2)} ` +
         `(${commits} in the run)`,

@@ -334,7 +334,7 @@ describe('triggered gateway (end to end, sandbox)', () => {
     expect(await dataSource.query(`SELECT 1 FROM decisions WHERE customer_id = 'BAD2'`)).toHaveLength(1);
   });
 
-  it('should answer 413 to a body over the limit, record it once, and still answer 401 first to a wrong token', async () => {
+  it('should answer 413 to a body over the limit and record it once, but 401 first to a wrong token', async () => {
     // HTTP_BODY_LIMIT_BYTES is 4096 in this file's service; the padding sits in a field the gateway ignores.
     const oversized = { ...payload('BIG1', 9750), padding: 'x'.repeat(5000) };
     const refused = await ask(oversized);

@@ -58,7 +58,7 @@ describe('exchangeText', () => {
     await waitFor(() => closed.includes('/silent'));
   });
 
-  it("should settle at once when the caller's signal aborts, even while the request waits for a connection", async () => {
+  it("should settle at once when the caller's signal aborts, even while waiting for a connection", async () => {
     handle = () => undefined;
     const settled: string[] = [];
     // The pool's one connection stays busy until this request's own limit.

@@ -21,10 +21,10 @@ interface Waiting<I, O> {
 /**
  * Group commit for single-row statements: items submitted in the same turn of the event loop, or while every slot
  * is busy, are run by one call of `run`, which returns one result per item in order. Unless `lingerMs` says
- * otherwise, nothing waits on a timer: an idle batcher starts the statement on the next turn, so a lone caller pays no
- * added delay, and under load each statement (each commit) carries many callers. Each caller's promise settles only when its statement has; if a
- * batch fails with a data error (SQLSTATE class 22 or 23), each item is retried alone so that one bad item fails
- * only its own caller.
+ * otherwise, nothing waits on a timer: an idle batcher starts the statement on the next turn, so a lone caller pays
+ * no added delay, and under load each statement (each commit) carries many callers. Each caller's promise settles
+ * only when its statement has; if a batch fails with a data error (SQLSTATE class 22 or 23), each item is retried
+ * alone so that one bad item fails only its own caller.
  */
 export class StatementBatcher<I, O> {
   private readonly maxBatchSize: number;

@@ -71,10 +71,10 @@ function createEngine(
 
 /**
  * `POST /optimove/triggered`: Optimove's conditional gateway, a route the gateway registers on Fastify itself
- * (see `TriggeredGateway`; its OpenAPI description is `GATEWAY_OPENAPI_PATHS`). Needs the global `PolicySet` (decisions module),
- * `DataSource` and `Registry`, `DecisionRecorderPort` (pass the audit module in `imports` of `forRootAsync`), and
- * the profile and promo ports when configured. Builds its own `DecisionEngine` over the same policies and recorder,
- * with each port behind a circuit breaker, so that the breakers shape gateway traffic only.
+ * (see `TriggeredGateway`; its OpenAPI description is `GATEWAY_OPENAPI_PATHS`). Needs the global `PolicySet`
+ * (decisions module), `DataSource` and `Registry`, `DecisionRecorderPort` (pass the audit module in `imports` of
+ * `forRootAsync`), and the profile and promo ports when configured. Builds its own `DecisionEngine` over the same
+ * policies and recorder, with each port behind a circuit breaker, so that the breakers shape gateway traffic only.
  */
 @Module({
   providers: [

@@ -33,7 +33,7 @@ export interface Arrival {
   perf: number;
 }
 
-/** What the controller sends. */
+/** What the route answers. */
 export interface GatewayReply {
   status: 200 | 400 | 401 | 413;
   body: Record<string, unknown>;
@@ -86,7 +86,7 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
   /**
    * The route is Fastify's own, not a Nest controller: Nest's router, guards, pipes and interceptors cost a request
    * more than the whole validation, and the gateway needs none of them (its one error is an answer it builds itself).
-   * It answers from its onRequest hook, after the app's own onRequest hooks (request id, draining) have run: the
+   * It answers from its onRequest hook, after the app's own onRequest hooks (the request id) have run: the
    * reply is hijacked and the body read straight from the socket, which skips Fastify's content-type parsing, hooks
    * and serialisation (measured at about 60 µs a request on Node 20, most of it in an AsyncResource per body).
    */
@@ -114,7 +114,7 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
     const send = (answer: GatewayReply, close = false): void => {
       const payload = JSON.stringify(answer.body);
       const response = reply.raw;
-      // Headers the app's hooks put on the reply (the request id; connection: close while draining).
+      // Headers the app's hooks put on the reply (the request id); while draining, the connection closes.
       const headers = reply.getHeaders();
       for (const name of Object.keys(headers)) {
         const value = headers[name];
@@ -173,12 +173,12 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  async handle(token: unknown, body: unknown, arrival: Arrival): Promise<GatewayReply> {
+  async handle(token: unknown, body: string, arrival: Arrival): Promise<GatewayReply> {
     if (!this.token.verify(token)) {
       return this.unauthorized();
     }
 
-    const payload = typeof body === 'string' ? parseJson(body) : { value: body };
+    const payload = parseJson(body);
     const parsed =
       payload === undefined
         ? { ok: false as const, error: 'the body is not valid JSON' }
