@@ -1,7 +1,16 @@
 import { AuditWriter } from '@app/audit';
 import { HttpProfileSourceAdapter, Profile } from '@app/compliance';
 import { DecisionBatchRequest, DecisionEngine, parsePolicyDocument, PolicySet } from '@app/decisions';
-import { ActivationLedger, HttpPromoActivationAdapter, RecordingPromoActivationAdapter } from '@app/promo-activation';
+import {
+  ActivationLedger,
+  ActivationRequest,
+  ActivationResult,
+  CancellationResult,
+  HttpPromoActivationAdapter,
+  PromoActivationPort,
+  PromoCallOptions,
+  RecordingPromoActivationAdapter,
+} from '@app/promo-activation';
 import { Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -287,6 +296,46 @@ describe(DecisionEngine.name, () => {
       promoStub.requests.filter((received) => received.method === 'DELETE').map((received) => received.url),
     ).toEqual([`/activations/${key}`]);
   });
+
+  it.each([
+    [false, 'PROMO_UNAVAILABLE'],
+    [true, 'TIMEOUT'],
+  ])(
+    'should name the promo system when it refused an attempt even past the deadline (ran out of time: %s → %s)',
+    async (ranOutOfTime, code) => {
+      // A promo system whose last attempt ends only as the deadline aborts the call.
+      class EndsAtTheDeadline extends PromoActivationPort {
+        activate(_request: ActivationRequest, options: PromoCallOptions): Promise<ActivationResult> {
+          return new Promise((resolve) =>
+            options.signal?.addEventListener(
+              'abort',
+              () => resolve({ status: 'unavailable', error: 'answered 503', attempts: 2, ranOutOfTime }),
+              { once: true },
+            ),
+          );
+        }
+
+        cancel(): Promise<CancellationResult> {
+          return Promise.resolve({ status: 'not-activated' });
+        }
+      }
+      profile(`END-${code}`);
+      const engine = new DecisionEngine(POLICIES, writer, profiles, new EndsAtTheDeadline(), {
+        cancellationTimeoutMs: 1000,
+      });
+
+      const result = await engine.decide(
+        request({
+          flow: 'triggered',
+          deadline: Date.now() + 100,
+          customers: [{ customerId: `END-${code}`, promoCodes: ['P'] }],
+        }),
+      );
+      await engine.drain();
+
+      expect(result.decisions[0]).toMatchObject({ allowed: false, reasons: [{ code }] });
+    },
+  );
 
   it('should deny with PROMO_UNAVAILABLE when the promo system is too slow', async () => {
     profile('SLOW');

@@ -106,6 +106,7 @@ describe(HttpPromoActivationAdapter.name, () => {
     const result = await sut.activate(requestFor('C3'), { deadline });
 
     expect(result.status).toBe('unavailable');
+    expect(result).toMatchObject({ ranOutOfTime: false });
     expect(result.attempts).toBeGreaterThan(1);
     expect(result.attempts).toBe(stub.requests.length);
     expect(Date.now()).toBeLessThanOrEqual(deadline + 500);
@@ -117,7 +118,11 @@ describe(HttpPromoActivationAdapter.name, () => {
 
     const result = await sut.activate(requestFor('C4'), { deadline });
 
-    expect(result).toMatchObject({ status: 'unavailable', error: expect.stringMatching(/no answer within/) });
+    expect(result).toMatchObject({
+      status: 'unavailable',
+      error: expect.stringMatching(/no answer within/),
+      ranOutOfTime: true,
+    });
     expect(Date.now()).toBeLessThanOrEqual(deadline + 1000);
   });
 
@@ -129,6 +134,8 @@ describe(HttpPromoActivationAdapter.name, () => {
     const result = await sut.activate(requestFor('C5'), { deadline: Date.now() + 5000, signal: controller.signal });
 
     expect(result.status).toBe('unavailable');
+    // Only ever in progress (409): the activation may still land.
+    expect(result).toMatchObject({ ranOutOfTime: true });
   });
 
   it('should cancel with DELETE, retrying while the activation is in flight', async () => {

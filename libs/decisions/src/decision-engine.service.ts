@@ -511,7 +511,12 @@ export class DecisionEngine implements OnApplicationShutdown {
         this.promoLimiter.run(() =>
           // A queued activation whose time ran out while it waited for a slot never starts.
           signal.aborted || Date.now() >= deadline
-            ? Promise.resolve<ActivationResult>({ status: 'unavailable', error: 'no time left to start', attempts: 0 })
+            ? Promise.resolve<ActivationResult>({
+                status: 'unavailable',
+                error: 'no time left to start',
+                attempts: 0,
+                ranOutOfTime: true,
+              })
             : promos.activate(
                 {
                   idempotencyKey: keys[index],
@@ -545,7 +550,8 @@ export class DecisionEngine implements OnApplicationShutdown {
     if (rejected !== undefined) {
       reason = { code: 'PROMO_REJECTED', message: `the promo system rejected the activation: ${rejected.reason}` };
       outcome = 'fail';
-    } else if (signal.aborted) {
+    } else if (signal.aborted && !results.some((result) => result.status === 'unavailable' && !result.ranOutOfTime)) {
+      // Time ended the check; a promo system that refused an attempt outright is the reason even past the deadline.
       reason = { code: deadlineCode, message: 'the promo activation did not finish in time' };
       outcome = 'timeout';
     } else {

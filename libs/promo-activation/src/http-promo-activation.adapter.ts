@@ -26,6 +26,9 @@ export interface HttpPromoActivationOptions {
   connections?: number;
 }
 
+/** How an attempt's description starts when the request itself failed (no connection, a broken answer). */
+const REQUEST_FAILED = 'request failed: ';
+
 interface Attempt {
   statusCode: number;
   body: unknown;
@@ -68,10 +71,13 @@ export class HttpPromoActivationAdapter extends PromoActivationPort implements O
       flow: request.flow,
     });
     let lastError = 'no time left for an attempt';
+    // Set once the promo system refuses an attempt outright: the call then ends for its failure, not for the time.
+    let refused = false;
     for (let attempts = 1; ; attempts++) {
       const outcome = await this.attempt('POST', '/activations', request.idempotencyKey, body, options);
       if (typeof outcome === 'string') {
         lastError = outcome;
+        refused ||= outcome.startsWith(REQUEST_FAILED);
       } else if (outcome.statusCode === 200 || outcome.statusCode === 201) {
         const activationId = (outcome.body as { activationId?: unknown } | null)?.activationId;
 
@@ -81,14 +87,15 @@ export class HttpPromoActivationAdapter extends PromoActivationPort implements O
 
         return { status: 'rejected', reason: typeof reason === 'string' ? reason : 'rejected', attempts };
       } else {
-        lastError =
-          outcome.statusCode === 409 ? 'activation still in progress (409)' : `answered ${outcome.statusCode}`;
+        const inProgress = outcome.statusCode === 409;
+        lastError = inProgress ? 'activation still in progress (409)' : `answered ${outcome.statusCode}`;
+        refused ||= !inProgress;
       }
 
       if (!(await this.pauseBeforeRetry(attempts, options))) {
         this.logger.warn(`promo activation unavailable after ${attempts} attempt(s): ${lastError}`);
 
-        return { status: 'unavailable', error: lastError, attempts };
+        return { status: 'unavailable', error: lastError, attempts, ranOutOfTime: !refused };
       }
     }
   }
@@ -154,7 +161,7 @@ export class HttpPromoActivationAdapter extends PromoActivationPort implements O
         return error.timedOut ? `no answer within ${timeoutMs} ms` : 'aborted';
       }
 
-      return `request failed: ${error instanceof Error ? error.message : String(error)}`;
+      return `${REQUEST_FAILED}${error instanceof Error ? error.message : String(error)}`;
     }
   }
 

@@ -23,7 +23,18 @@ export interface PromoCallOptions {
 export type ActivationResult =
   | { status: 'activated'; activationId: string | null; attempts: number }
   | { status: 'rejected'; reason: string; attempts: number }
-  | { status: 'unavailable'; error: string; attempts: number };
+  | {
+      status: 'unavailable';
+      error: string;
+      attempts: number;
+      /**
+       * True when time, not the promo system, ended the call: no attempt was refused outright (an error status or a
+       * failed connection); the last one got no answer in time, was still in progress (409), or was never started.
+       * Such an activation may still land, and the decision's reason is the deadline's rather than the promo
+       * system's.
+       */
+      ranOutOfTime: boolean;
+    };
 
 /** How a cancellation ended; `not-activated` means nothing was ever activated under the key. */
 export type CancellationResult =

@@ -31,13 +31,18 @@ export class RecordingPromoActivationAdapter
 
   async activate(request: ActivationRequest, options: PromoCallOptions): Promise<ActivationResult> {
     if (options.signal?.aborted || Date.now() >= options.deadline) {
-      return { status: 'unavailable', error: 'no time left to start the activation', attempts: 0 };
+      return { status: 'unavailable', error: 'no time left to start the activation', attempts: 0, ranOutOfTime: true };
     }
     let record;
     try {
       record = await this.ledger.begin(request);
     } catch (error) {
-      return { status: 'unavailable', error: `activation ledger unavailable: ${describe(error)}`, attempts: 0 };
+      return {
+        status: 'unavailable',
+        error: `activation ledger unavailable: ${describe(error)}`,
+        attempts: 0,
+        ranOutOfTime: false,
+      };
     }
     switch (record.state) {
       case 'activated':

@@ -7,9 +7,6 @@ import {
 } from '@app/promo-activation';
 import { CircuitBreaker } from './circuit-breaker';
 
-/** Errors of an activation that was still being worked on when its time ran out, as the HTTP adapter words them. */
-const RAN_OUT_OF_TIME = /\(409\)|no answer within|no time left|^aborted$/;
-
 /** Keys refused by an open circuit are remembered this long at most, so that the set cannot grow without bound. */
 const REFUSED_KEYS_LIMIT = 10_000;
 
@@ -38,12 +35,17 @@ export class BreakingPromoActivationAdapter extends PromoActivationPort {
     if (permit === null) {
       this.rememberRefused(request.idempotencyKey);
 
-      return { status: 'unavailable', error: 'the promo system circuit is open: not asked', attempts: 0 };
+      return {
+        status: 'unavailable',
+        error: 'the promo system circuit is open: not asked',
+        attempts: 0,
+        ranOutOfTime: false,
+      };
     }
     const result = await this.inner.activate(request, options);
     if (result.status === 'unavailable') {
       permit.failure();
-      if (RAN_OUT_OF_TIME.test(result.error)) {
+      if (result.ranOutOfTime) {
         await abortOf(options);
       }
     } else {
