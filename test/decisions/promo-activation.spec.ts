@@ -3,6 +3,8 @@ import {
   ActivationLedger,
   activationIdempotencyKey,
   ActivationRequest,
+  beginActivationsSql,
+  BegunActivationRow,
   HttpPromoActivationAdapter,
   RecordingPromoActivationAdapter,
 } from '@app/promo-activation';
@@ -307,6 +309,100 @@ describe(RecordingPromoActivationAdapter.name, () => {
     await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'cancelled' });
     await expect(sut.activate(request, { deadline: Date.now() + 1000 })).resolves.toMatchObject({ status: 'rejected' });
     expect(stub.requests.filter((received) => received.method === 'POST')).toHaveLength(1);
+  });
+
+  /** Begins keys the way a caller's own statement does (the gateway's look-up), through the ledger's SQL. */
+  async function beginOutside(requests: ActivationRequest[]): Promise<BegunActivationRow[]> {
+    return dataSource.query(
+      beginActivationsSql(
+        'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])',
+      ),
+      [
+        requests.map((request) => request.idempotencyKey),
+        requests.map((request) => request.flow),
+        requests.map((request) => request.campaignId),
+        requests.map((request) => request.occurrence),
+        requests.map((request) => request.customerId),
+        requests.map((request) => request.promoCode),
+      ],
+    );
+  }
+
+  it('should answer an adopted key from its row, and mark an adopted key never asked skipped', async () => {
+    stub.handler = () => ({ status: 201, body: { activationId: 'A-AD' } });
+    const [used, unused] = [requestFor('AD1'), requestFor('AD2')];
+    const rows = await beginOutside([used, unused]);
+    expect(rows.map((row) => [row.state, row.inserted])).toEqual([
+      ['pending', true],
+      ['pending', true],
+    ]);
+    const own = new ActivationLedger(dataSource);
+    const adapter = new RecordingPromoActivationAdapter(http, own);
+    // The adopted row is what begin answers: a row that says activated is not asked of the promo system again.
+    own.adopt([{ ...rows[0], state: 'activated', activation_id: 'A-EARLIER' }, rows[1]]);
+
+    await expect(adapter.activate(used, { deadline: Date.now() + 1000 })).resolves.toEqual({
+      status: 'activated',
+      activationId: 'A-EARLIER',
+      attempts: 0,
+    });
+    own.release([used.idempotencyKey, unused.idempotencyKey]);
+    await own.flush();
+
+    expect(stub.requests).toHaveLength(0);
+    await expect(ledger.find(unused.idempotencyKey)).resolves.toMatchObject({ state: 'skipped', attempts: 0 });
+    // The used key's row is left to its own outcome (none was written here: it was answered from the row).
+    await expect(ledger.find(used.idempotencyKey)).resolves.toMatchObject({ state: 'pending' });
+  });
+
+  it('should never mark skipped a row that it did not insert', async () => {
+    const request = requestFor('AD3');
+    await beginOutside([request]);
+    const again = await beginOutside([request]);
+    expect(again[0]).toMatchObject({ state: 'pending', inserted: false });
+    const own = new ActivationLedger(dataSource);
+
+    own.adopt(again);
+    own.release([request.idempotencyKey]);
+    await own.flush();
+
+    // Someone else's pending row may hide an activation in flight: it stays pending.
+    await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'pending' });
+  });
+
+  it('should ask again under a skipped key, and let an outcome land after a skip written late', async () => {
+    stub.handler = () => ({ status: 201, body: { activationId: 'A-SK' } });
+    const [asked, raced] = [requestFor('SK1'), requestFor('SK2')];
+    const own = new ActivationLedger(dataSource);
+    own.adopt(await beginOutside([asked, raced]));
+    own.release([asked.idempotencyKey]);
+    await own.flush();
+    await expect(ledger.find(asked.idempotencyKey)).resolves.toMatchObject({ state: 'skipped' });
+
+    // A skipped key asked again is pending while the promo system is asked, then activated.
+    await expect(sut.activate(asked, { deadline: Date.now() + 1000 })).resolves.toMatchObject({ status: 'activated' });
+    await expect(ledger.find(asked.idempotencyKey)).resolves.toMatchObject({ state: 'pending' });
+    await sut.flush();
+    await expect(ledger.find(asked.idempotencyKey)).resolves.toMatchObject({ state: 'activated' });
+
+    // Another replica begins the key while this one, whose checks denied the customer, releases it: the skip
+    // lands first, the other replica's activation after it, and the activation is what the ledger keeps.
+    const replica = new RecordingPromoActivationAdapter(
+      http,
+      new ActivationLedger(dataSource, { outcomeLingerMs: 60_000 }),
+    );
+    await expect(replica.activate(raced, { deadline: Date.now() + 1000 })).resolves.toMatchObject({
+      status: 'activated',
+    });
+    own.release([raced.idempotencyKey]);
+    await own.flush();
+    await expect(ledger.find(raced.idempotencyKey)).resolves.toMatchObject({ state: 'skipped' });
+    await replica.flush();
+    await expect(ledger.find(raced.idempotencyKey)).resolves.toMatchObject({
+      state: 'activated',
+      activationId: 'A-SK',
+    });
+    expect(stub.requests.filter((received) => received.method === 'POST')).toHaveLength(2);
   });
 
   it('should never keep the outcome statement prepared on a connection', async () => {

@@ -394,6 +394,33 @@ describe('triggered gateway (end to end, sandbox)', () => {
     expect(await waitForRows('9800', 'RP2', 3)).toHaveLength(3);
   });
 
+  it('should reserve the activation with the look-up: activated when approved, skipped when a check denies', async () => {
+    await setProfile('RV1');
+    await setProfile('RV2', { ...CLEAN, country: 'US' });
+    const ledgerRows = async (): Promise<{ customer_id: string; state: string; attempts: number }[]> =>
+      dataSource.query(
+        `SELECT customer_id, state, attempts FROM promo_activations WHERE campaign_id = '9850' ORDER BY customer_id`,
+      );
+
+    const approved = await ask(payload('RV1', 9850, { promoCodes: ['WB10'] }));
+    const denied = await ask(payload('RV2', 9850, { promoCodes: ['WB10'] }));
+    let found = await ledgerRows();
+    for (let i = 0; i < 40 && found.some((row) => row.state === 'pending'); i++) {
+      await sleep(50);
+      found = await ledgerRows();
+    }
+    const activations = await call(`${sandbox.promoUrl}/control/activations?campaignId=9850&limit=100`);
+
+    expect([approved.body.allowed, denied.body.allowed]).toEqual([true, false]);
+    expect(found).toEqual([
+      { customer_id: 'RV1', state: 'activated', attempts: 1 },
+      { customer_id: 'RV2', state: 'skipped', attempts: 0 },
+    ]);
+    expect((activations.body as { items: { customerId: string }[] }).items.map((item) => item.customerId)).toEqual([
+      'RV1',
+    ]);
+  });
+
   it('should have Optimove count exactly our approvals as sent, with one audit record per request', async () => {
     const approved = Array.from({ length: 15 }, (_, n) => `OF${n + 1}`);
     const denied = Array.from({ length: 5 }, (_, n) => `OFD${n + 1}`);

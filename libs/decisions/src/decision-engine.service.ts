@@ -2,7 +2,12 @@ import { setMaxListeners } from 'node:events';
 import { counter } from '@app/observability';
 import { Counter, Registry } from 'prom-client';
 import { evaluateCompliance, evaluateVisitor, PROFILE_BATCH_LIMIT, Profile, ProfileSourcePort } from '@app/compliance';
-import { activationIdempotencyKey, ActivationResult, PromoActivationPort } from '@app/promo-activation';
+import {
+  activationIdempotencyKey,
+  ActivationRequest,
+  ActivationResult,
+  PromoActivationPort,
+} from '@app/promo-activation';
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -240,6 +245,23 @@ export class DecisionEngine implements OnApplicationShutdown {
     lookUp.catch(() => undefined);
 
     return lookUp;
+  }
+
+  /**
+   * The activations that deciding `customer` of `request` asks for if every earlier check passes, in the order the
+   * promo check asks them; empty when the decision activates nothing whatever the checks say. For a caller that
+   * reserves them ahead (the gateway does, in its look-up of an earlier answer).
+   */
+  plannedActivations(
+    request: Omit<DecisionBatchRequest, 'customers' | 'deadline'>,
+    customer: CustomerToDecide,
+  ): ActivationRequest[] {
+    if (this.promos === null || customer.isVisitor) {
+      return [];
+    }
+    const item = this.prepare(request, customer);
+
+    return this.promoSkipReason(item) === null ? this.activationRequests(request, item) : [];
   }
 
   /**
@@ -492,22 +514,15 @@ export class DecisionEngine implements OnApplicationShutdown {
     deadlineCode: ReasonCode,
     activatedKeys: string[],
   ): Promise<void> {
-    const customerId = item.customer.customerId;
-    const keys = item.promoCodes.map((promoCode) =>
-      activationIdempotencyKey({
-        campaignId: request.campaignId,
-        occurrence: request.occurrence,
-        customerId,
-        promoCode,
-      }),
-    );
+    const activations = this.activationRequests(request, item);
+    const keys = activations.map((activation) => activation.idempotencyKey);
     // The promo system gets a little less than the whole budget, so that a slow or failing promo system is told
     // apart (PROMO_UNAVAILABLE) from a budget that ran out (the deadline's code).
     const reserveMs = Math.min(50, Math.max(0, Math.floor((request.deadline - Date.now()) / 10)));
     const deadline = request.deadline - reserveMs;
     const started = performance.now();
     const results: ActivationResult[] = await Promise.all(
-      item.promoCodes.map((promoCode, index) =>
+      activations.map((activation) =>
         this.promoLimiter.run(() =>
           // A queued activation whose time ran out while it waited for a slot never starts.
           signal.aborted || Date.now() >= deadline
@@ -517,17 +532,7 @@ export class DecisionEngine implements OnApplicationShutdown {
                 attempts: 0,
                 ranOutOfTime: true,
               })
-            : promos.activate(
-                {
-                  idempotencyKey: keys[index],
-                  campaignId: request.campaignId,
-                  occurrence: request.occurrence,
-                  customerId,
-                  promoCode,
-                  flow: request.flow,
-                },
-                { deadline, signal },
-              ),
+            : promos.activate(activation, { deadline, signal }),
         ),
       ),
     );
@@ -565,6 +570,28 @@ export class DecisionEngine implements OnApplicationShutdown {
     item.checks.push({ name: 'promo', outcome, durationMs, codes: [reason.code], idempotencyKeys: keys });
     // The customer is denied: undo what was activated, and what may still land late.
     this.revokeKeys(keys.filter((_key, index) => results[index].status !== 'rejected'));
+  }
+
+  /** One activation per distinct promo code of the item, keyed for its campaign occurrence and customer. */
+  private activationRequests(
+    request: Omit<DecisionBatchRequest, 'customers' | 'deadline'>,
+    item: WorkItem,
+  ): ActivationRequest[] {
+    const customerId = item.customer.customerId;
+
+    return item.promoCodes.map((promoCode) => ({
+      idempotencyKey: activationIdempotencyKey({
+        campaignId: request.campaignId,
+        occurrence: request.occurrence,
+        customerId,
+        promoCode,
+      }),
+      campaignId: request.campaignId,
+      occurrence: request.occurrence,
+      customerId,
+      promoCode,
+      flow: request.flow,
+    }));
   }
 
   private internalFailure(request: DecisionBatchRequest, customer: CustomerToDecide, error: unknown): WorkItem {

@@ -4,8 +4,18 @@ import { pooledQuery } from './pooled-query';
 import { ActivationRequest } from './promo-activation.port';
 import { StatementBatcher } from './statement-batcher';
 
-/** States of a row of `promo_activations`. */
-export type ActivationState = 'pending' | 'activated' | 'rejected' | 'unavailable' | 'cancelling' | 'cancelled';
+/**
+ * States of a row of `promo_activations`. `skipped`: reserved ahead of the customer's checks (see
+ * {@link ActivationLedger.adopt}), which denied the customer; nothing was asked of the promo system under the key.
+ */
+export type ActivationState =
+  | 'pending'
+  | 'activated'
+  | 'rejected'
+  | 'unavailable'
+  | 'cancelling'
+  | 'cancelled'
+  | 'skipped';
 
 /** What the ledger knows of one key. */
 export interface ActivationRecord {
@@ -16,13 +26,17 @@ export interface ActivationRecord {
   attempts: number;
 }
 
-interface ActivationRow {
+/** A row as the ledger's begin returns it; `inserted` when this begin created the row. */
+export interface BegunActivationRow {
   idempotency_key: string;
   state: ActivationState;
   activation_id: string | null;
   rejection_reason: string | null;
   attempts: number;
+  inserted: boolean;
 }
+
+type ActivationRow = Omit<BegunActivationRow, 'inserted'>;
 
 function toRecord(row: ActivationRow): ActivationRecord {
   return {
@@ -34,24 +48,40 @@ function toRecord(row: ActivationRow): ActivationRecord {
   };
 }
 
-/** The final state of one activation attempt, as recorded after the promo system answered. */
+/** The final state of one activation attempt, as recorded after the promo system answered (or was not asked). */
 interface Outcome {
   key: string;
-  state: 'activated' | 'rejected' | 'unavailable';
+  state: 'activated' | 'rejected' | 'unavailable' | 'skipped';
   activationId: string | null;
   reason: string | null;
   error: string | null;
   attempts: number;
 }
 
-const BEGIN_ACTIVATIONS = `
-  INSERT INTO promo_activations (idempotency_key, flow, campaign_id, occurrence, customer_id, promo_code)
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-  ON CONFLICT (idempotency_key) DO UPDATE SET updated_at = promo_activations.updated_at
-  RETURNING idempotency_key, state, activation_id, rejection_reason, attempts`;
+/**
+ * The ledger's begin, as one INSERT over the rows that `source` selects (idempotency_key, flow, campaign_id,
+ * occurrence, customer_id, promo_code): each key is inserted as pending, or its row returned as it is; a row left
+ * `skipped` becomes pending again, since an activation is about to be asked under it. Returns
+ * {@link BegunActivationRow}s. Exported so that a caller's own statement can carry the begin as a CTE (the
+ * gateway's look-up of earlier answers does), the semantics staying here.
+ */
+export function beginActivationsSql(source: string): string {
+  return `
+  INSERT INTO promo_activations AS p (idempotency_key, flow, campaign_id, occurrence, customer_id, promo_code)
+  ${source}
+  ON CONFLICT (idempotency_key) DO UPDATE
+    SET state = CASE WHEN p.state = 'skipped' THEN 'pending' ELSE p.state END,
+        updated_at = CASE WHEN p.state = 'skipped' THEN now() ELSE p.updated_at END
+  RETURNING p.idempotency_key, p.state, p.activation_id, p.rejection_reason, p.attempts, p.xmax = 0 AS inserted`;
+}
 
-// activated and rejected follow pending or unavailable; unavailable follows pending only, so that an outcome
-// written behind never overtakes a cancellation (cancelling) that was recorded first.
+const BEGIN_ACTIVATIONS = beginActivationsSql(
+  'SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])',
+);
+
+// activated and rejected follow pending, skipped or unavailable; unavailable follows pending or skipped, so that an
+// outcome written behind never overtakes a cancellation (cancelling) that was recorded first; skipped follows pending
+// only (another replica may have begun the key meanwhile: its outcome still lands after a skipped).
 // The commit does not wait for its WAL flush (synchronous_commit off, for this transaction only): the next synchronous
 // commit (a decision, say) makes it durable too. Should the database crash before, the row stays pending, as when an
 // outcome cannot be written at all, and the same key is asked again. This saves a disk flush per batch.
@@ -70,7 +100,9 @@ const RECORD_OUTCOMES = `
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[])
        AS o(idempotency_key, state, activation_id, reason, error, attempts), relaxed
   WHERE p.idempotency_key = o.idempotency_key
-    AND (p.state = 'pending' OR (p.state = 'unavailable' AND o.state IN ('activated', 'rejected')))`;
+    AND (p.state = 'pending'
+         OR (p.state = 'skipped' AND o.state <> 'skipped')
+         OR (p.state = 'unavailable' AND o.state IN ('activated', 'rejected')))`;
 
 /** Tuning of {@link ActivationLedger}. */
 export interface ActivationLedgerOptions {
@@ -83,7 +115,8 @@ export interface ActivationLedgerOptions {
 
 /**
  * The `promo_activations` table: one row per idempotency key and its state transitions,
- * pending → activated | rejected | unavailable, then activated | unavailable | pending → cancelling → cancelled.
+ * pending → activated | rejected | unavailable, then activated | unavailable | pending → cancelling → cancelled;
+ * pending → skipped for a key reserved ahead of checks that then denied the customer (skipped → pending when begun).
  * A row left `unavailable` or `cancelling` may hide an activation that landed late; `findCancelling` lists the latter
  * for a sweeper.
  *
@@ -98,6 +131,8 @@ export class ActivationLedger {
   private readonly outcomes: StatementBatcher<Outcome, void>;
   /** Outcomes submitted and not yet written, by key: what `begin` answers meanwhile. */
   private readonly unwritten = new Map<string, Outcome>();
+  /** Rows a caller's own statement began (see `adopt`), by key, until `begin` takes them or `release` drops them. */
+  private readonly adopted = new Map<string, BegunActivationRow>();
 
   constructor(
     private readonly dataSource: DataSource,
@@ -112,11 +147,22 @@ export class ActivationLedger {
     });
   }
 
-  /** Inserts the key as pending, or returns the row that already holds it; resolves once the row is committed. */
+  /**
+   * Inserts the key as pending, or returns the row that already holds it; resolves once the row is committed.
+   * A key adopted from a caller's statement is answered from that row, without a statement of its own.
+   */
   async begin(request: ActivationRequest): Promise<ActivationRecord> {
-    const record = await this.begins.submit(request);
+    const adopted = this.adopted.get(request.idempotencyKey);
+    if (adopted !== undefined) {
+      this.adopted.delete(request.idempotencyKey);
+    }
+    const record = adopted !== undefined ? toRecord(adopted) : await this.begins.submit(request);
     const unwritten = this.unwritten.get(request.idempotencyKey);
-    if (unwritten === undefined || (record.state !== 'pending' && record.state !== 'unavailable')) {
+    if (
+      unwritten === undefined ||
+      unwritten.state === 'skipped' ||
+      (record.state !== 'pending' && record.state !== 'unavailable')
+    ) {
       return record;
     }
 
@@ -126,6 +172,36 @@ export class ActivationLedger {
       activationId: unwritten.activationId ?? record.activationId,
       rejectionReason: unwritten.reason ?? record.rejectionReason,
     };
+  }
+
+  /**
+   * Takes rows that a caller's own committed statement began through {@link beginActivationsSql}, ahead of the checks
+   * that decide whether the activations are asked at all: `begin` answers those keys from these rows. Every key
+   * adopted must be given to `release` once the caller is done with it.
+   */
+  adopt(rows: readonly BegunActivationRow[]): void {
+    for (const row of rows) {
+      this.adopted.set(row.idempotency_key, row);
+    }
+  }
+
+  /**
+   * Ends the adoption of keys: those `begin` never took were not asked of the promo system, and the rows this ledger
+   * inserted for them are marked skipped (written behind). Keys that were not adopted are ignored.
+   */
+  release(keys: readonly string[]): void {
+    for (const key of keys) {
+      const row = this.adopted.get(key);
+      if (row === undefined) {
+        continue;
+      }
+      this.adopted.delete(key);
+      if (row.inserted && row.state === 'pending') {
+        void this.writeBehind({ key, state: 'skipped', activationId: null, reason: null, error: null, attempts: 0 })
+          // The row stays pending, which the next begin of the key treats as a key to ask again.
+          .catch(() => undefined);
+      }
+    }
   }
 
   /** Records the outcome behind the caller's back; the promise settles once it is written (or failed to be). */

@@ -24,7 +24,8 @@ export class RecordingPromoActivationAdapter
   constructor(
     /** The adapter underneath, for callers that record activations themselves, in batches. */
     readonly inner: PromoActivationPort,
-    private readonly ledger: ActivationLedger,
+    /** The ledger the activations are recorded in; callers may reserve keys in it ahead (`adopt`). */
+    readonly ledger: ActivationLedger,
   ) {
     super();
   }
@@ -54,6 +55,7 @@ export class RecordingPromoActivationAdapter
         return { status: 'rejected', reason: 'the activation of this occurrence was cancelled', attempts: 0 };
       case 'pending':
       case 'unavailable':
+      case 'skipped':
         break;
     }
 

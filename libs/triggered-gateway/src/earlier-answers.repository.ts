@@ -1,6 +1,12 @@
 import { Reason } from '@app/decisions';
-import { StatementBatcher } from '@app/promo-activation';
-import type { Pool } from 'pg';
+import {
+  ActivationLedger,
+  ActivationRequest,
+  beginActivationsSql,
+  BegunActivationRow,
+  pooledQuery,
+  StatementBatcher,
+} from '@app/promo-activation';
 import { DataSource } from 'typeorm';
 
 /** The committed answer to an earlier request for the same campaign occurrence and customer. */
@@ -17,6 +23,8 @@ export const INVALID_REQUEST_CODE = 'INVALID_REQUEST';
 interface Wanted {
   campaignId: string;
   customerId: string;
+  /** Activations to reserve in the ledger unless an earlier answer is found. */
+  activations: readonly ActivationRequest[];
 }
 
 interface EarlierRow {
@@ -25,6 +33,17 @@ interface EarlierRow {
   allowed: boolean;
   policy: string;
   reasons: Reason[];
+}
+
+/** A row of {@link FIND_EARLIER_AND_BEGIN}: an earlier answer's columns (`n` set) or a begun activation's. */
+type FoundRow = { [K in keyof EarlierRow]: EarlierRow[K] | null } & {
+  [K in keyof BegunActivationRow]: BegunActivationRow[K] | null;
+};
+
+/** What one look-up found. */
+interface Found {
+  earlier: EarlierRow | null;
+  begun: BegunActivationRow[];
 }
 
 // The newest record per wanted (customer, campaign), through the customer index of each partition (a customer has
@@ -42,27 +61,64 @@ const FIND_EARLIER = `
     ORDER BY decided_at DESC, id DESC LIMIT 1
   ) d`;
 
+// The same look-up, and in the same statement the ledger's begin of the activations of every request that has no
+// earlier answer: one round trip and one commit instead of two for a request that goes on to activate. The begun
+// rows come back with n NULL.
+const FIND_EARLIER_AND_BEGIN = `
+  WITH earlier AS MATERIALIZED (${FIND_EARLIER}),
+  begun AS (${beginActivationsSql(`
+    SELECT a.idempotency_key, a.flow, a.campaign_id, a.occurrence, a.customer_id, a.promo_code
+    FROM unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+         AS a(n, idempotency_key, flow, campaign_id, occurrence, customer_id, promo_code)
+    WHERE NOT EXISTS (SELECT 1 FROM earlier e WHERE e.n = a.n)`)})
+  SELECT n, id, allowed, policy, reasons, NULL::text AS idempotency_key, NULL::text AS state,
+         NULL::text AS activation_id, NULL::text AS rejection_reason, NULL::int AS attempts, NULL::boolean AS inserted
+  FROM earlier
+  UNION ALL
+  SELECT NULL, NULL, NULL, NULL, NULL, idempotency_key, state, activation_id, rejection_reason, attempts, inserted
+  FROM begun`;
+
 /**
  * Finds the newest committed triggered decision for (campaign, customer), first in a bounded in-memory map of
- * answers this replica committed, then in `decisions`. Look-ups that arrive together share one statement.
+ * answers this replica committed, then in `decisions`. Look-ups that arrive together share one statement. Given the
+ * activation ledger, the statement also begins the activations a request would ask for (see `find`).
  */
 export class EarlierAnswers {
   private readonly recent = new Map<string, EarlierAnswer>();
-  private readonly lookups: StatementBatcher<Wanted, EarlierRow | null>;
+  private readonly lookups: StatementBatcher<Wanted, Found>;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly capacity: number,
+    private readonly ledger: ActivationLedger | null = null,
   ) {
     this.lookups = new StatementBatcher((wanted) => this.findAll(wanted), { maxConcurrent: 1 });
   }
 
-  async find(campaignId: string, customerId: string): Promise<EarlierAnswer | null> {
+  /**
+   * The earlier answer, or null. Without one, and with a ledger, the `activations` the request is about to ask for
+   * are begun in the same statement and handed to the ledger (`ActivationLedger.adopt`): the caller then owes
+   * `release(activations)` once its decision is made. Nothing is begun when the answer comes from memory or when the
+   * statement fails (the ledger begins the keys itself when they are asked).
+   */
+  async find(
+    campaignId: string,
+    customerId: string,
+    activations: readonly ActivationRequest[] = [],
+  ): Promise<EarlierAnswer | null> {
     const cached = this.recent.get(keyOf(campaignId, customerId));
     if (cached !== undefined) {
       return cached;
     }
-    const row = await this.lookups.submit({ campaignId, customerId });
+    const found = await this.lookups.submit({
+      campaignId,
+      customerId,
+      activations: this.ledger === null ? [] : activations,
+    });
+    if (found.begun.length > 0) {
+      this.ledger?.adopt(found.begun);
+    }
+    const row = found.earlier;
     if (row === null) {
       return null;
     }
@@ -77,16 +133,56 @@ export class EarlierAnswers {
     return answer;
   }
 
-  private async findAll(wanted: Wanted[]): Promise<(EarlierRow | null)[]> {
-    const values = [wanted.map((w) => w.customerId), wanted.map((w) => w.campaignId), INVALID_REQUEST_CODE];
-    const pool = (this.dataSource.driver as { master?: unknown }).master as Pool | undefined;
-    const rows: EarlierRow[] =
-      pool !== undefined && typeof pool.query === 'function'
-        ? (await pool.query<EarlierRow>({ name: 'gateway_find_earlier', text: FIND_EARLIER, values })).rows
-        : await this.dataSource.query(FIND_EARLIER, values);
-    const found: (EarlierRow | null)[] = wanted.map(() => null);
+  /** Ends what `find` began: activations never asked for are marked skipped in the ledger. */
+  release(activations: readonly ActivationRequest[]): void {
+    if (activations.length > 0) {
+      this.ledger?.release(activations.map((activation) => activation.idempotencyKey));
+    }
+  }
+
+  private async findAll(wanted: Wanted[]): Promise<Found[]> {
+    const lookUp = [wanted.map((w) => w.customerId), wanted.map((w) => w.campaignId), INVALID_REQUEST_CODE];
+    const planned = new Map<string, { n: number; activation: ActivationRequest }>();
+    wanted.forEach((w, index) => {
+      for (const activation of w.activations) {
+        if (!planned.has(activation.idempotencyKey)) {
+          planned.set(activation.idempotencyKey, { n: index + 1, activation });
+        }
+      }
+    });
+    const found: Found[] = wanted.map(() => ({ earlier: null, begun: [] }));
+    if (planned.size === 0) {
+      for (const row of await pooledQuery<EarlierRow>(this.dataSource, 'gateway_find_earlier', FIND_EARLIER, lookUp)) {
+        found[Number(row.n) - 1].earlier = row;
+      }
+
+      return found;
+    }
+    const begins = [...planned.values()];
+    const rows = await pooledQuery<FoundRow>(
+      this.dataSource,
+      'gateway_find_earlier_and_begin',
+      FIND_EARLIER_AND_BEGIN,
+      [
+        ...lookUp,
+        begins.map((begin) => begin.n),
+        begins.map((begin) => begin.activation.idempotencyKey),
+        begins.map((begin) => begin.activation.flow),
+        begins.map((begin) => begin.activation.campaignId),
+        begins.map((begin) => begin.activation.occurrence),
+        begins.map((begin) => begin.activation.customerId),
+        begins.map((begin) => begin.activation.promoCode),
+      ],
+    );
     for (const row of rows) {
-      found[Number(row.n) - 1] = row;
+      if (row.n !== null) {
+        found[Number(row.n) - 1].earlier = row as EarlierRow;
+      } else if (row.idempotency_key !== null) {
+        const begin = planned.get(row.idempotency_key);
+        if (begin !== undefined) {
+          found[begin.n - 1].begun.push(row as BegunActivationRow);
+        }
+      }
     }
 
     return found;

@@ -1,6 +1,6 @@
 import { CoalescingProfileSource, ProfileSourcePort } from '@app/compliance';
 import { DecisionEngine, DecisionRecorderPort, PolicySet } from '@app/decisions';
-import { PromoActivationPort } from '@app/promo-activation';
+import { PromoActivationPort, RecordingPromoActivationAdapter } from '@app/promo-activation';
 import { Logger, Module } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { Registry } from 'prom-client';
@@ -101,6 +101,7 @@ function createEngine(
         DataSource,
         GatewayMetrics,
         { token: HttpAdapterHost, optional: true },
+        { token: PromoActivationPort, optional: true },
       ],
       useFactory: (
         options: TriggeredGatewayModuleOptions,
@@ -109,6 +110,7 @@ function createEngine(
         dataSource: DataSource,
         metrics: GatewayMetrics,
         adapterHost: HttpAdapterHost | undefined,
+        promos: PromoActivationPort | null | undefined,
       ) =>
         new TriggeredGateway(
           {
@@ -118,7 +120,12 @@ function createEngine(
           },
           engine,
           recorder,
-          new EarlierAnswers(dataSource, options.answerCacheSize ?? 10_000),
+          new EarlierAnswers(
+            dataSource,
+            options.answerCacheSize ?? 10_000,
+            // Activations are reserved in the look-up only where they are recorded in that very ledger.
+            promos instanceof RecordingPromoActivationAdapter ? promos.ledger : null,
+          ),
           metrics,
           adapterHost,
         ),

@@ -1,4 +1,5 @@
 import { CheckOutcome, Decision, DecisionEngine, DecisionRecorderPort, Reason, ReasonCode } from '@app/decisions';
+import type { ActivationRequest } from '@app/promo-activation';
 import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -216,6 +217,7 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
       this.inFlight.set(key, new Promise<EarlierAnswer | null>((resolve) => (committed = resolve)));
     }
     let answer: EarlierAnswer | null = null;
+    let reserved: ActivationRequest[] = [];
     try {
       const batch = {
         flow: 'triggered' as const,
@@ -228,9 +230,11 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
         promoCodes: request.promoCodes,
       };
       const customer = { customerId: request.userId, isVisitor: request.isVisitor };
-      // The profile is fetched while the earlier answer is looked up: a repeat merely leaves it unused.
+      // The profile is fetched while the earlier answer is looked up, and the statement that looks it up also
+      // begins the activations the decision will ask for if the checks pass: a repeat merely leaves both unused.
       const profile = first === undefined ? this.engine.startProfileLookUp(batch, customer, slot.control.signal) : null;
-      const earlier = first !== undefined ? await first : await this.findEarlier(request);
+      reserved = first === undefined ? this.engine.plannedActivations(batch, customer) : [];
+      const earlier = first !== undefined ? await first : await this.findEarlier(request, reserved);
       if (earlier !== null) {
         answer = await this.recordFor(slot, this.repeatOf(request, earlier, arrival));
 
@@ -255,6 +259,7 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
         slot.settle({ allowed: false, reason: 'AUDIT_UNAVAILABLE' });
       }
     } finally {
+      this.earlier.release(reserved);
       if (first === undefined) {
         this.inFlight.delete(key);
         committed(answer);
@@ -262,9 +267,12 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
     }
   }
 
-  private async findEarlier(request: GatewayRequest): Promise<EarlierAnswer | null> {
+  private async findEarlier(
+    request: GatewayRequest,
+    activations: readonly ActivationRequest[],
+  ): Promise<EarlierAnswer | null> {
     try {
-      return await this.earlier.find(request.campaignId, request.userId);
+      return await this.earlier.find(request.campaignId, request.userId, activations);
     } catch (error) {
       // The activation's idempotency key still prevents a second activation; only the repeat answer is lost.
       this.logger.warn(`could not look up an earlier decision: ${describe(error)}`);

@@ -1,6 +1,7 @@
 import { InitialSchema1764777600000 } from './1764777600000-initial-schema';
 import { ClearanceWork1764800000000 } from './1764800000000-clearance-work';
 import { SliceReporting1765000000000 } from './1765000000000-slice-reporting';
+import { SkippedActivations1765100000000 } from './1765100000000-skipped-activations';
 import { AuditChain1764900000000 } from './1764900000000-audit-chain';
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests load the same set. */
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   ClearanceWork1764800000000,
   AuditChain1764900000000,
   SliceReporting1765000000000,
+  SkippedActivations1765100000000,
 ];
