@@ -1,6 +1,6 @@
 import { AuditWriter, canonicalText, insertDecisions, verifyAuditChain } from '@app/audit';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 import { makeDecision, openMigrated } from '../decisions/support/decisions';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 
@@ -75,6 +75,41 @@ describe('audit hash chain', () => {
     const [head]: { seq: string }[] = await dataSource.query(`SELECT seq::text AS seq FROM audit_chain.head`);
     expect(Number(head.seq)).toBe(total);
     expect(await verifyAuditChain(second, { batchSize: 97 })).toMatchObject({ ok: true, checked: total });
+  });
+
+  it('should write the head at commit, or at the end of each statement when the head trigger is immediate', async () => {
+    const head = async (queryable: DataSource | EntityManager): Promise<number> => {
+      const [row]: { seq: string }[] = await queryable.query(`SELECT seq::text AS seq FROM audit_chain.head`);
+
+      return Number(row.seq);
+    };
+    const before = await head(dataSource);
+    const deferred: number[] = [];
+    const immediate: number[] = [];
+
+    await dataSource.transaction(async (manager) => {
+      await insertDecisions(
+        manager,
+        Array.from({ length: 30 }, (_, n) => makeDecision({ customerId: `D${n}` })),
+      );
+      await insertDecisions(manager, [makeDecision({ customerId: 'D30' })]);
+      deferred.push(await head(manager));
+    });
+    const committed = await head(dataSource);
+    await second.transaction(async (manager) => {
+      await manager.query(`SET CONSTRAINTS ALL IMMEDIATE`);
+      await insertDecisions(manager, [makeDecision({ customerId: 'I1' }), makeDecision({ customerId: 'I2' })]);
+      immediate.push(await head(manager));
+      // The second statement's first row queues the head trigger again.
+      await insertDecisions(manager, [makeDecision({ customerId: 'I3' })]);
+      immediate.push(await head(manager));
+    });
+
+    expect(deferred).toEqual([before]);
+    expect(committed).toBe(before + 31);
+    expect(immediate).toEqual([before + 33, before + 34]);
+    expect(await head(dataSource)).toBe(before + 34);
+    expect(await verifyAuditChain(dataSource, { batchSize: 50 })).toMatchObject({ ok: true });
   });
 
   it('should reproduce the database canonical text outside the database', async () => {

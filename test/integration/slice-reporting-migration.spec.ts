@@ -20,7 +20,13 @@ describe('migration to slice reporting', () => {
 
   beforeAll(async () => {
     database = await createTestDatabase('slice_migration');
-    const before = createDataSource(settings(database.url), MIGRATIONS.slice(0, -1));
+    const before = createDataSource(
+      settings(database.url),
+      MIGRATIONS.slice(
+        0,
+        MIGRATIONS.findIndex((migration) => migration.name === 'SliceReporting1765000000000'),
+      ),
+    );
     await before.initialize();
     await applyMigrations(before);
     const [clearance] = await before.query(

@@ -3,6 +3,7 @@ import { ClearanceWork1764800000000 } from './1764800000000-clearance-work';
 import { SliceReporting1765000000000 } from './1765000000000-slice-reporting';
 import { SkippedActivations1765100000000 } from './1765100000000-skipped-activations';
 import { AuditChain1764900000000 } from './1764900000000-audit-chain';
+import { ChainHeadOnce1765200000000 } from './1765200000000-chain-head-once';
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests load the same set. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   AuditChain1764900000000,
   SliceReporting1765000000000,
   SkippedActivations1765100000000,
+  ChainHeadOnce1765200000000,
 ];
