@@ -1,14 +1,16 @@
 import { ServiceConfig } from '@app/config';
-import { DRAINING_DECORATOR, GATEWAY_OPENAPI_PATHS } from '@app/triggered-gateway';
+import { DRAINING_DECORATOR, GATEWAY_OPENAPI_PATHS, GATEWAY_PATH } from '@app/triggered-gateway';
 import { DynamicModule, Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
+import { storage } from 'nestjs-pino/storage';
 import { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShutdownState } from './health/shutdown-state';
 import { REQUEST_ID_HEADER, requestIdOf } from './logging/logging.options';
+import { disableRequestContextWhenIdle } from './logging/request-context';
 
 /**
  * Creates the service on Fastify with its logger and OpenAPI page, ready to `listen`. `main` passes AppModule;
@@ -37,6 +39,12 @@ export async function createServiceApp(
     void reply.header(REQUEST_ID_HEADER, request.id);
     done();
   });
+  // The request logger's context is excluded from the gateway's route (see logging.options.ts).
+  disableRequestContextWhenIdle(
+    fastify,
+    storage,
+    (request) => request.method === 'POST' && request.routeOptions.url === GATEWAY_PATH,
+  );
   // Once draining, every answer closes its connection, so that no idle keep-alive socket holds the server open
   // and clients reconnect to a replica that is staying. The triggered gateway answers on the raw response, where
   // onSend hooks do not run: it asks the decorator instead.

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** What makes one activation: the same parts always give the same key, on any replica, after any restart. */
 export interface ActivationKeyParts {
@@ -26,5 +26,6 @@ export function activationIdempotencyKey(parts: ActivationKeyParts): string {
     parts.promoCode,
   ]);
 
-  return `pa${KEY_VERSION}-${createHash('sha256').update(encoded).digest('base64url')}`;
+  // One-shot hashing: no Hash object per key.
+  return `pa${KEY_VERSION}-${hash('sha256', encoded, 'base64url')}`;
 }
