@@ -39,8 +39,8 @@ describe(disableRequestContextWhenIdle.name, () => {
 
       return { seen };
     });
-    app.get('/fast', async () => ({ seen: storage.getStore()?.id }));
-    app.get('/skipped', async () => ({ seen: storage.getStore()?.id ?? null }));
+    app.get('/fast', (_request, reply) => reply.send({ seen: storage.getStore()?.id }));
+    app.get('/skipped', (_request, reply) => reply.send({ seen: storage.getStore()?.id ?? null }));
     url = await app.listen({ port: 0, host: '127.0.0.1' });
   });
 
