@@ -263,6 +263,32 @@ describe(DecisionEngine.name, () => {
     expect(rows).toEqual([{ mode: 'shadow', reason_codes: ['COMPLIANCE_MIN_DEPOSIT'] }]);
   });
 
+  it('should plan exactly the activations that its promo check then asks for, and none it would not ask', async () => {
+    profile('PL1');
+    const batch = request({ flow: 'triggered', promoCodes: ['WELCOME', 'SPIN', 'WELCOME'] });
+    const planned = (overrides: Partial<DecisionBatchRequest>, customer: { customerId: string; isVisitor?: boolean }) =>
+      sut.plannedActivations({ ...batch, ...overrides }, customer).map((activation) => activation.promoCode);
+
+    const plan = sut.plannedActivations(batch, { customerId: 'PL1' });
+    const result = await sut.decide({ ...batch, customers: [{ customerId: 'PL1' }] });
+
+    expect(plan.map((activation) => [activation.customerId, activation.promoCode, activation.flow])).toEqual([
+      ['PL1', 'WELCOME', 'triggered'],
+      ['PL1', 'SPIN', 'triggered'],
+    ]);
+    expect(result.decisions[0].allowed).toBe(true);
+    const promoCheck = result.decisions[0].checks.find((check) => check.name === 'promo');
+    expect(promoCheck?.idempotencyKeys).toEqual(plan.map((activation) => activation.idempotencyKey));
+    expect(promoStub.requests.map((received) => received.headers['idempotency-key'])).toEqual(
+      plan.map((activation) => activation.idempotencyKey),
+    );
+    expect(planned({ campaignId: 'shadow' }, { customerId: 'PL1' })).toEqual([]);
+    expect(planned({ tags: ['open'] }, { customerId: 'PL1' })).toEqual([]);
+    expect(planned({}, { customerId: 'PL1', isVisitor: true })).toEqual([]);
+    expect(planned({ promoCodes: [] }, { customerId: 'PL1' })).toEqual([]);
+    expect(planned({ campaignId: 'always', promoCodes: [] }, { customerId: 'PL1' })).toEqual([]);
+  });
+
   it('should deny with PROMO_REJECTED on a 422, and when the policy requires a code that is missing', async () => {
     profile('REJ');
     profile('NOCODE');
