@@ -76,7 +76,6 @@ function allowedIn(body: string): boolean | undefined {
   }
 }
 
-/** Closed loop: CONNECTIONS requests in flight for `seconds`; answers with status 200 per second. */
 /** Adds one turn of a saturated run to the totals: its rate weighted by its share of the turns, its CPU seconds. */
 function addRound(
   total: { result: number; cpu: Map<string, number> },
@@ -89,6 +88,7 @@ function addRound(
   }
 }
 
+/** Closed loop: CONNECTIONS requests in flight for `seconds`; answers with status 200 per second. */
 async function saturate(url: string, path: string, campaignId: number, seconds: number): Promise<number> {
   const result = await closedLoop(Number(new URL(url).port), path, () => nextBody(campaignId), CONNECTIONS, seconds);
   if (result.failed > 0) {
@@ -305,6 +305,8 @@ async function main(): Promise<void> {
       );
       const commitsBefore = await commitsIn(database.url, database.name);
       const gatewayRound = await cpuDuring(() => saturate(serviceUrl, gatewayPath, 8002, roundSeconds), label);
+      // Outcomes are written behind the answers: the turn's last ones land within the pause and count with the turn
+      // (the CPU of those few statements, spent in the pause, is not measured).
       await sleep(1000);
       commits += (await commitsIn(database.url, database.name)) - commitsBefore;
       addRound(bareRun, bareRound, SATURATION_ROUNDS);

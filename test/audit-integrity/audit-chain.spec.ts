@@ -96,18 +96,29 @@ describe('audit hash chain', () => {
       deferred.push(await head(manager));
     });
     const committed = await head(dataSource);
+    let headWrites: number | null = null;
     await second.transaction(async (manager) => {
       await manager.query(`SET CONSTRAINTS ALL IMMEDIATE`);
+      // Counts this transaction's calls of the head trigger's function (a superuser setting; tests run as one).
+      await manager.query(`SET LOCAL track_functions = 'pl'`);
+      // A name left by a session-level SET (no transaction id in it) must not keep the first row from being named.
+      await manager.query(`SELECT set_config('audit_chain.first', 'left-over', true)`);
       await insertDecisions(manager, [makeDecision({ customerId: 'I1' }), makeDecision({ customerId: 'I2' })]);
       immediate.push(await head(manager));
       // The second statement's first row queues the head trigger again.
       await insertDecisions(manager, [makeDecision({ customerId: 'I3' })]);
       immediate.push(await head(manager));
+      const [calls]: { n: string | null }[] = await manager.query(
+        `SELECT pg_stat_get_xact_function_calls('audit_chain.store_head'::regproc)::text AS n`,
+      );
+      headWrites = Number(calls.n);
     });
 
     expect(deferred).toEqual([before]);
     expect(committed).toBe(before + 31);
     expect(immediate).toEqual([before + 33, before + 34]);
+    // Once a statement here, not once a row.
+    expect(headWrites).toBe(2);
     expect(await head(dataSource)).toBe(before + 34);
     expect(await verifyAuditChain(dataSource, { batchSize: 50 })).toMatchObject({ ok: true });
   });

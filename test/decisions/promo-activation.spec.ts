@@ -332,7 +332,7 @@ describe(RecordingPromoActivationAdapter.name, () => {
     stub.handler = () => ({ status: 201, body: { activationId: 'A-AD' } });
     const [used, unused] = [requestFor('AD1'), requestFor('AD2')];
     const rows = await beginOutside([used, unused]);
-    expect(rows.map((row) => [row.state, row.inserted])).toEqual([
+    expect(rows.map((row) => [row.state, row.claimed])).toEqual([
       ['pending', true],
       ['pending', true],
     ]);
@@ -355,11 +355,11 @@ describe(RecordingPromoActivationAdapter.name, () => {
     await expect(ledger.find(used.idempotencyKey)).resolves.toMatchObject({ state: 'pending' });
   });
 
-  it('should never mark skipped a row that it did not insert', async () => {
+  it('should never mark skipped a row that it did not claim', async () => {
     const request = requestFor('AD3');
     await beginOutside([request]);
     const again = await beginOutside([request]);
-    expect(again[0]).toMatchObject({ state: 'pending', inserted: false });
+    expect(again[0]).toMatchObject({ state: 'pending', claimed: false });
     const own = new ActivationLedger(dataSource);
 
     own.adopt(again);
@@ -370,12 +370,12 @@ describe(RecordingPromoActivationAdapter.name, () => {
     await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'pending' });
   });
 
-  it('should ask again under a skipped key, and let an outcome land after a skip written late', async () => {
+  it('should ask again under a skipped key, and skip it again when a denied request claimed it back', async () => {
     stub.handler = () => ({ status: 201, body: { activationId: 'A-SK' } });
-    const [asked, raced] = [requestFor('SK1'), requestFor('SK2')];
+    const [asked, denied] = [requestFor('SK1'), requestFor('SK2')];
     const own = new ActivationLedger(dataSource);
-    own.adopt(await beginOutside([asked, raced]));
-    own.release([asked.idempotencyKey]);
+    own.adopt(await beginOutside([asked, denied]));
+    own.release([asked.idempotencyKey, denied.idempotencyKey]);
     await own.flush();
     await expect(ledger.find(asked.idempotencyKey)).resolves.toMatchObject({ state: 'skipped' });
 
@@ -385,8 +385,23 @@ describe(RecordingPromoActivationAdapter.name, () => {
     await sut.flush();
     await expect(ledger.find(asked.idempotencyKey)).resolves.toMatchObject({ state: 'activated' });
 
-    // Another replica begins the key while this one, whose checks denied the customer, releases it: the skip
-    // lands first, the other replica's activation after it, and the activation is what the ledger keeps.
+    // A later request's look-up takes the skipped key back, and its checks deny the customer again: skipped again,
+    // rather than pending for ever.
+    const reclaimed = await beginOutside([denied]);
+    expect(reclaimed[0]).toMatchObject({ state: 'pending', claimed: true });
+    own.adopt(reclaimed);
+    own.release([denied.idempotencyKey]);
+    await own.flush();
+    await expect(ledger.find(denied.idempotencyKey)).resolves.toMatchObject({ state: 'skipped' });
+  });
+
+  it("should not skip a key that another replica began after the claim, and keep that replica's outcome", async () => {
+    stub.handler = () => ({ status: 201, body: { activationId: 'A-RACE' } });
+    const raced = requestFor('SK3');
+    const own = new ActivationLedger(dataSource);
+    own.adopt(await beginOutside([raced]));
+    // Another replica begins the key and asks the promo system while this one, whose checks denied the customer,
+    // has not released it yet; the other's outcome is written after the skip.
     const replica = new RecordingPromoActivationAdapter(
       http,
       new ActivationLedger(dataSource, { outcomeLingerMs: 60_000 }),
@@ -394,15 +409,49 @@ describe(RecordingPromoActivationAdapter.name, () => {
     await expect(replica.activate(raced, { deadline: Date.now() + 1000 })).resolves.toMatchObject({
       status: 'activated',
     });
+
     own.release([raced.idempotencyKey]);
     await own.flush();
-    await expect(ledger.find(raced.idempotencyKey)).resolves.toMatchObject({ state: 'skipped' });
+
+    // Still pending: the replica's activation is in flight as far as the table can tell.
+    await expect(ledger.find(raced.idempotencyKey)).resolves.toMatchObject({ state: 'pending' });
     await replica.flush();
     await expect(ledger.find(raced.idempotencyKey)).resolves.toMatchObject({
       state: 'activated',
-      activationId: 'A-SK',
+      activationId: 'A-RACE',
     });
-    expect(stub.requests.filter((received) => received.method === 'POST')).toHaveLength(2);
+  });
+
+  it('should let an outcome written late land on a skipped row, and a cancellation mark it for the sweeper', async () => {
+    stub.handler = (received) =>
+      received.method === 'DELETE' ? { status: 503 } : { status: 201, body: { activationId: 'A-LATE' } };
+    const late = requestFor('SK4');
+    const replica = new RecordingPromoActivationAdapter(
+      http,
+      new ActivationLedger(dataSource, { outcomeLingerMs: 60_000 }),
+    );
+    await expect(replica.activate(late, { deadline: Date.now() + 1000 })).resolves.toMatchObject({
+      status: 'activated',
+    });
+    // However the row came to say skipped while an activation was in flight under its key, that activation is not
+    // lost: its outcome lands after the skip, and a cancellation of the key is recorded for the sweeper.
+    await dataSource.query(`UPDATE promo_activations SET state = 'skipped' WHERE idempotency_key = $1`, [
+      late.idempotencyKey,
+    ]);
+    await replica.flush();
+    await expect(ledger.find(late.idempotencyKey)).resolves.toMatchObject({ state: 'activated' });
+
+    const skipped = requestFor('SK5');
+    const own = new ActivationLedger(dataSource);
+    own.adopt(await beginOutside([skipped]));
+    own.release([skipped.idempotencyKey]);
+    await own.flush();
+    await expect(sut.cancel(skipped.idempotencyKey, { deadline: Date.now() + 300 })).resolves.toMatchObject({
+      status: 'unavailable',
+    });
+
+    await expect(ledger.find(skipped.idempotencyKey)).resolves.toMatchObject({ state: 'cancelling' });
+    await expect(ledger.findCancelling(100)).resolves.toContain(skipped.idempotencyKey);
   });
 
   it('should never keep the outcome statement prepared on a connection', async () => {

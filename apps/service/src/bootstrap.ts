@@ -28,6 +28,13 @@ export async function createServiceApp(
     requestIdHeader: false,
     genReqId: (req: IncomingMessage) => requestIdOf(req.headers),
   });
+  // The request logger's context is excluded from the gateway's route (see logging.options.ts). Hooked before the
+  // application is created, so ahead of the middleware hook that enters the context.
+  disableRequestContextWhenIdle(
+    adapter.getInstance(),
+    storage,
+    (request) => request.method === 'POST' && request.routeOptions.url === GATEWAY_PATH,
+  );
   const app = await NestFactory.create<NestFastifyApplication>(rootModule, adapter, {
     bufferLogs: true,
     abortOnError: false,
@@ -39,12 +46,6 @@ export async function createServiceApp(
     void reply.header(REQUEST_ID_HEADER, request.id);
     done();
   });
-  // The request logger's context is excluded from the gateway's route (see logging.options.ts).
-  disableRequestContextWhenIdle(
-    fastify,
-    storage,
-    (request) => request.method === 'POST' && request.routeOptions.url === GATEWAY_PATH,
-  );
   // Once draining, every answer closes its connection, so that no idle keep-alive socket holds the server open
   // and clients reconnect to a replica that is staying. The triggered gateway answers on the raw response, where
   // onSend hooks do not run: it asks the decorator instead.

@@ -26,17 +26,20 @@ export interface ActivationRecord {
   attempts: number;
 }
 
-/** A row as the ledger's begin returns it; `inserted` when this begin created the row. */
+/** A row as the ledger's begin returns it. */
 export interface BegunActivationRow {
   idempotency_key: string;
   state: ActivationState;
   activation_id: string | null;
   rejection_reason: string | null;
   attempts: number;
-  inserted: boolean;
+  /** This begin created the row, or took it back from `skipped`: nobody else had asked under the key. */
+  claimed: boolean;
+  /** The row version this begin left (its xmin): a later skip applies only while the row is still this version. */
+  version: string;
 }
 
-type ActivationRow = Omit<BegunActivationRow, 'inserted'>;
+type ActivationRow = Omit<BegunActivationRow, 'claimed' | 'version'>;
 
 function toRecord(row: ActivationRow): ActivationRecord {
   return {
@@ -56,13 +59,18 @@ interface Outcome {
   reason: string | null;
   error: string | null;
   attempts: number;
+  /** For a skip: the row version it was claimed at (see {@link BegunActivationRow.version}). */
+  version?: string;
 }
 
 /**
  * The ledger's begin, as one INSERT over the rows that `source` selects (idempotency_key, flow, campaign_id,
  * occurrence, customer_id, promo_code): each key is inserted as pending, or its row returned as it is; a row left
  * `skipped` becomes pending again, since an activation is about to be asked under it. Returns
- * {@link BegunActivationRow}s. Exported so that a caller's own statement can carry the begin as a CTE (the
+ * {@link BegunActivationRow}s. Every begin of an existing key writes a new row version, even one that changes
+ * nothing: that is what lets a skip tell that someone began the key after the skip's own begin. A row is claimed when
+ * this begin inserted it, or took it back from skipped (its updated_at then is this transaction's now(); a pending
+ * row another transaction began keeps the time of that begin). Exported so that a caller's own statement can carry the begin as a CTE (the
  * gateway's look-up of earlier answers does), the semantics staying here.
  */
 export function beginActivationsSql(source: string): string {
@@ -72,7 +80,8 @@ export function beginActivationsSql(source: string): string {
   ON CONFLICT (idempotency_key) DO UPDATE
     SET state = CASE WHEN p.state = 'skipped' THEN 'pending' ELSE p.state END,
         updated_at = CASE WHEN p.state = 'skipped' THEN now() ELSE p.updated_at END
-  RETURNING p.idempotency_key, p.state, p.activation_id, p.rejection_reason, p.attempts, p.xmax = 0 AS inserted`;
+  RETURNING p.idempotency_key, p.state, p.activation_id, p.rejection_reason, p.attempts,
+            (p.xmax = 0 OR p.updated_at = now()) AS claimed, p.xmin::text AS version`;
 }
 
 const BEGIN_ACTIVATIONS = beginActivationsSql(
@@ -80,8 +89,9 @@ const BEGIN_ACTIVATIONS = beginActivationsSql(
 );
 
 // activated and rejected follow pending, skipped or unavailable; unavailable follows pending or skipped, so that an
-// outcome written behind never overtakes a cancellation (cancelling) that was recorded first; skipped follows pending
-// only (another replica may have begun the key meanwhile: its outcome still lands after a skipped).
+// outcome written behind never overtakes a cancellation (cancelling) that was recorded first. skipped follows pending
+// only, and only while the row is still the version its claim left: a begin since then (another replica's, or a new
+// request's here) may be asking the promo system under the key, and the row stays pending for it.
 // The commit does not wait for its WAL flush (synchronous_commit off, for this transaction only): the next synchronous
 // commit (a decision, say) makes it durable too. Should the database crash before, the row stays pending, as when an
 // outcome cannot be written at all, and the same key is asked again. This saves a disk flush per batch.
@@ -97,10 +107,10 @@ const RECORD_OUTCOMES = `
       activated_at = CASE WHEN o.state = 'activated' THEN now() ELSE p.activated_at END,
       attempts = p.attempts + o.attempts,
       updated_at = now()
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[])
-       AS o(idempotency_key, state, activation_id, reason, error, attempts), relaxed
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[])
+       AS o(idempotency_key, state, activation_id, reason, error, attempts, version), relaxed
   WHERE p.idempotency_key = o.idempotency_key
-    AND (p.state = 'pending'
+    AND ((p.state = 'pending' AND (o.state <> 'skipped' OR p.xmin = o.version::xid))
          OR (p.state = 'skipped' AND o.state <> 'skipped')
          OR (p.state = 'unavailable' AND o.state IN ('activated', 'rejected')))`;
 
@@ -116,7 +126,8 @@ export interface ActivationLedgerOptions {
 /**
  * The `promo_activations` table: one row per idempotency key and its state transitions,
  * pending → activated | rejected | unavailable, then activated | unavailable | pending → cancelling → cancelled;
- * pending → skipped for a key reserved ahead of checks that then denied the customer (skipped → pending when begun).
+ * pending → skipped for a key reserved ahead of checks that then denied the customer (skipped → pending when begun,
+ * skipped → cancelling should a cancellation arrive for it).
  * A row left `unavailable` or `cancelling` may hide an activation that landed late; `findCancelling` lists the latter
  * for a sweeper.
  *
@@ -177,7 +188,8 @@ export class ActivationLedger {
   /**
    * Takes rows that a caller's own committed statement began through {@link beginActivationsSql}, ahead of the checks
    * that decide whether the activations are asked at all: `begin` answers those keys from these rows. Every key
-   * adopted must be given to `release` once the caller is done with it.
+   * adopted must be given to `release` once the caller is done with it. The rows are a snapshot: a cancellation that
+   * another replica begins for a key meanwhile is not seen (see the README).
    */
   adopt(rows: readonly BegunActivationRow[]): void {
     for (const row of rows) {
@@ -186,8 +198,9 @@ export class ActivationLedger {
   }
 
   /**
-   * Ends the adoption of keys: those `begin` never took were not asked of the promo system, and the rows this ledger
-   * inserted for them are marked skipped (written behind). Keys that were not adopted are ignored.
+   * Ends the adoption of keys: those `begin` never took were not asked of the promo system, and the rows claimed for
+   * them are marked skipped (written behind), unless the key was begun again since. Keys that were not adopted are
+   * ignored.
    */
   release(keys: readonly string[]): void {
     for (const key of keys) {
@@ -196,25 +209,46 @@ export class ActivationLedger {
         continue;
       }
       this.adopted.delete(key);
-      if (row.inserted && row.state === 'pending') {
-        void this.writeBehind({ key, state: 'skipped', activationId: null, reason: null, error: null, attempts: 0 })
-          // The row stays pending, which the next begin of the key treats as a key to ask again.
-          .catch(() => undefined);
+      if (row.claimed && row.state === 'pending') {
+        const skip: Outcome = { key, state: 'skipped', activationId: null, reason: null, error: null, attempts: 0 };
+        // Should the write fail, the row stays pending, which the next begin of the key treats as a key to ask again.
+        void this.writeBehind({ ...skip, version: row.version }).catch(() => undefined);
       }
     }
   }
 
   /** Records the outcome behind the caller's back; the promise settles once it is written (or failed to be). */
   markActivated(key: string, activationId: string | null, attempts: number): Promise<void> {
-    return this.writeBehind({ key, state: 'activated', activationId, reason: null, error: null, attempts });
+    return this.writeBehind({
+      key,
+      state: 'activated',
+      activationId,
+      reason: null,
+      error: null,
+      attempts,
+    });
   }
 
   markRejected(key: string, reason: string, attempts: number): Promise<void> {
-    return this.writeBehind({ key, state: 'rejected', activationId: null, reason, error: null, attempts });
+    return this.writeBehind({
+      key,
+      state: 'rejected',
+      activationId: null,
+      reason,
+      error: null,
+      attempts,
+    });
   }
 
   markUnavailable(key: string, error: string, attempts: number): Promise<void> {
-    return this.writeBehind({ key, state: 'unavailable', activationId: null, reason: null, error, attempts });
+    return this.writeBehind({
+      key,
+      state: 'unavailable',
+      activationId: null,
+      reason: null,
+      error,
+      attempts,
+    });
   }
 
   /** Writes every outcome still waiting, and resolves once they are written. */
@@ -234,7 +268,11 @@ export class ActivationLedger {
 
   /** One statement for many keys; a key asked twice in the batch shares the one row returned. */
   private async beginAll(requests: ActivationRequest[]): Promise<ActivationRecord[]> {
-    const unique = [...new Map(requests.map((request) => [request.idempotencyKey, request])).values()];
+    // In key order, so that two statements beginning the same keys (two replicas, or the gateway's look-up) lock
+    // them in the same order rather than deadlock.
+    const unique = [...new Map(requests.map((request) => [request.idempotencyKey, request])).entries()]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, request]) => request);
     const rows = await pooledQuery<ActivationRow>(this.dataSource, 'promo_activations_begin', BEGIN_ACTIVATIONS, [
       unique.map((request) => request.idempotencyKey),
       unique.map((request) => request.flow),
@@ -276,6 +314,7 @@ export class ActivationLedger {
         round.map((outcome) => outcome.reason),
         round.map((outcome) => outcome.error),
         round.map((outcome) => outcome.attempts),
+        round.map((outcome) => outcome.version ?? null),
       ]);
       rest = later;
     }
@@ -290,7 +329,7 @@ export class ActivationLedger {
     const rows = rowsOf<unknown>(
       await this.dataSource.query(
         `UPDATE promo_activations SET state = 'cancelling', updated_at = now()
-         WHERE idempotency_key = $1 AND state IN ('pending', 'activated', 'unavailable', 'cancelling')
+         WHERE idempotency_key = $1 AND state IN ('pending', 'activated', 'unavailable', 'cancelling', 'skipped')
          RETURNING idempotency_key`,
         [key],
       ),

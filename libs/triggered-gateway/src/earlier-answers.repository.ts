@@ -7,6 +7,7 @@ import {
   pooledQuery,
   StatementBatcher,
 } from '@app/promo-activation';
+import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
 /** The committed answer to an earlier request for the same campaign occurrence and customer. */
@@ -72,10 +73,12 @@ const FIND_EARLIER_AND_BEGIN = `
          AS a(n, idempotency_key, flow, campaign_id, occurrence, customer_id, promo_code)
     WHERE NOT EXISTS (SELECT 1 FROM earlier e WHERE e.n = a.n)`)})
   SELECT n, id, allowed, policy, reasons, NULL::text AS idempotency_key, NULL::text AS state,
-         NULL::text AS activation_id, NULL::text AS rejection_reason, NULL::int AS attempts, NULL::boolean AS inserted
+         NULL::text AS activation_id, NULL::text AS rejection_reason, NULL::int AS attempts, NULL::boolean AS claimed,
+         NULL::text AS version
   FROM earlier
   UNION ALL
-  SELECT NULL, NULL, NULL, NULL, NULL, idempotency_key, state, activation_id, rejection_reason, attempts, inserted
+  SELECT NULL, NULL, NULL, NULL, NULL, idempotency_key, state, activation_id, rejection_reason, attempts, claimed,
+         version
   FROM begun`;
 
 /**
@@ -84,6 +87,7 @@ const FIND_EARLIER_AND_BEGIN = `
  * activation ledger, the statement also begins the activations a request would ask for (see `find`).
  */
 export class EarlierAnswers {
+  private readonly logger = new Logger(EarlierAnswers.name);
   private readonly recent = new Map<string, EarlierAnswer>();
   private readonly lookups: StatementBatcher<Wanted, Found>;
 
@@ -150,15 +154,31 @@ export class EarlierAnswers {
         }
       }
     });
-    const found: Found[] = wanted.map(() => ({ earlier: null, begun: [] }));
-    if (planned.size === 0) {
-      for (const row of await pooledQuery<EarlierRow>(this.dataSource, 'gateway_find_earlier', FIND_EARLIER, lookUp)) {
-        found[Number(row.n) - 1].earlier = row;
+    if (planned.size > 0) {
+      try {
+        return await this.findAndBegin(wanted, lookUp, planned);
+      } catch (error) {
+        // Perhaps the begin alone failed (a deadlock with another replica beginning the same keys, say): the look-up
+        // is still worth its own statement, and the ledger begins the keys itself when they are asked.
+        this.logger.warn(`could not begin activations with the look-up: ${describe(error)}`);
       }
-
-      return found;
     }
-    const begins = [...planned.values()];
+    const found: Found[] = wanted.map(() => ({ earlier: null, begun: [] }));
+    for (const row of await pooledQuery<EarlierRow>(this.dataSource, 'gateway_find_earlier', FIND_EARLIER, lookUp)) {
+      found[Number(row.n) - 1].earlier = row;
+    }
+
+    return found;
+  }
+
+  private async findAndBegin(
+    wanted: Wanted[],
+    lookUp: unknown[],
+    planned: Map<string, { n: number; activation: ActivationRequest }>,
+  ): Promise<Found[]> {
+    const found: Found[] = wanted.map(() => ({ earlier: null, begun: [] }));
+    // In key order, as the ledger's own begin: two statements that begin the same keys lock them in the same order.
+    const begins = [...planned.values()].sort((a, b) => compareKeys(a.activation, b.activation));
     const rows = await pooledQuery<FoundRow>(
       this.dataSource,
       'gateway_find_earlier_and_begin',
@@ -200,6 +220,14 @@ export class EarlierAnswers {
     }
     this.recent.set(key, answer);
   }
+}
+
+function compareKeys(a: ActivationRequest, b: ActivationRequest): number {
+  return a.idempotencyKey < b.idempotencyKey ? -1 : a.idempotencyKey > b.idempotencyKey ? 1 : 0;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 export function keyOf(campaignId: string, customerId: string): string {

@@ -4,7 +4,8 @@ export { BreakingProfileSourceAdapter } from './breaking-profile-source.adapter'
 export { BreakingPromoActivationAdapter } from './breaking-promo-activation.adapter';
 export { CircuitBreaker } from './circuit-breaker';
 export type { BreakerPermit, BreakerState, CircuitBreakerOptions } from './circuit-breaker';
-export { INVALID_REQUEST_CODE } from './earlier-answers.repository';
+export { EarlierAnswers, INVALID_REQUEST_CODE } from './earlier-answers.repository';
+export type { EarlierAnswer } from './earlier-answers.repository';
 export { parseGatewayRequest } from './gateway-request';
 export type { GatewayRequest, GatewayRequestParse, InvalidGatewayRequest } from './gateway-request';
 export { GatewayTokenVerifier } from './gateway-token';

@@ -7,8 +7,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
  * on every promise of the process until the storage is disabled (measured on Node 20: an `await` costs 2.8 times as
  * much). The triggered gateway never enters the context (`skips` names its requests), yet one health probe would
  * switch the hooks on for every gateway request after it. So the storage is disabled each time the last open request
- * that may use it closes; the next one enters it again. Counted in an onRequest hook added before the application's
- * middleware is registered, so that a request is counted before it can enter the context.
+ * that may use it closes; the next one enters it again. The counting hook must be added before the middleware's
+ * (Nest registers its middleware as an onRequest hook when the application is created), so that a request is
+ * counted before it enters the context. A request whose client went away closes at once, though its handler may
+ * still run: should that close the last one, the handler logs on without its request's context.
  */
 export function disableRequestContextWhenIdle(
   fastify: FastifyInstance,

@@ -4,9 +4,10 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * The audit chain's head is written back by a deferred trigger; it used to be queued for every row inserted, and
  * every event but the first of a transaction found nothing to do (measured: about 9 µs a row, a sixth of a
  * decision's insert). The link trigger now names the first row it chains after the head was last written, and the
- * deferred trigger is queued for that row only (a WHEN condition, evaluated without calling a function). The head
- * trigger clears the name when it writes the head, so that with `SET CONSTRAINTS ... IMMEDIATE` (the event then fires
- * at the end of each statement) the next statement's first row queues it again.
+ * deferred trigger is queued for that row only (a WHEN condition: two cheap function calls a row instead of an event).
+ * The name carries the transaction id, as `audit_chain.state` does, so that a value left by a session-level SET
+ * names nothing. The head trigger clears the name when it writes the head, so that with `SET CONSTRAINTS ...
+ * IMMEDIATE` (the event then fires at the end of each statement) the next statement's first row queues it again.
  */
 export class ChainHeadOnce1765200000000 implements MigrationInterface {
   name = 'ChainHeadOnce1765200000000';
@@ -18,7 +19,7 @@ export class ChainHeadOnce1765200000000 implements MigrationInterface {
     await queryRunner.query(`
       CREATE CONSTRAINT TRIGGER decisions_chain_head AFTER INSERT ON decisions
         DEFERRABLE INITIALLY DEFERRED FOR EACH ROW
-        WHEN (NEW.id::text = current_setting('audit_chain.first', true))
+        WHEN (current_setting('audit_chain.first', true) = pg_current_xact_id()::text || ':' || NEW.id::text)
         EXECUTE FUNCTION audit_chain.store_head()`);
   }
 
@@ -32,12 +33,15 @@ export class ChainHeadOnce1765200000000 implements MigrationInterface {
   }
 }
 
-/** `audit_chain.link_decision`, as the audit-chain migration wrote it, plus (when `nameFirst`) the first row's name. */
+/**
+ * `audit_chain.link_decision`, as the audit-chain migration wrote it, plus (when `nameFirst`) the name of the first row
+ * chained since the head was written: `<transaction id>:<decision id>`.
+ */
 function linkFunction(nameFirst: boolean): string {
   const first = nameFirst
     ? `
-        IF coalesce(current_setting('audit_chain.first', true), '') = '' THEN
-          PERFORM set_config('audit_chain.first', NEW.id::text, true);
+        IF split_part(coalesce(current_setting('audit_chain.first', true), ''), ':', 1) <> tx THEN
+          PERFORM set_config('audit_chain.first', tx || ':' || NEW.id::text, true);
         END IF;`
     : '';
 
