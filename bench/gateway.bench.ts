@@ -9,7 +9,8 @@
  * the sandbox and the bare route; PostgreSQL at DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres),
  * in a database of its own that is dropped at the end. Run: `npx tsx bench/gateway.bench.ts`.
  * Knobs: BENCH_SATURATION_SECONDS (12, per side), BENCH_SATURATION_ROUNDS (3 alternating turns of the two sides),
- * BENCH_WARM_UP_SECONDS (8, of the gateway before it), BENCH_FIXED_SECONDS (30), BENCH_CONNECTIONS (32, of the saturated runs),
+ * BENCH_WARM_UP_SECONDS (8, of the gateway before it), BENCH_FIXED_SECONDS (30), BENCH_CONNECTIONS (32,128,256: the
+ * concurrencies of the saturated runs; each side's saturated throughput is its best),
  * BENCH_NO_PROMO=1 (payloads without promo codes),
  * BENCH_SERVICE_NODE_ARGS (node's options for the service, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
@@ -37,7 +38,13 @@ const WARM_UP_SECONDS = Number(process.env.BENCH_WARM_UP_SECONDS ?? 8);
 const FIXED_RATE = 500;
 const FIXED_SECONDS = Number(process.env.BENCH_FIXED_SECONDS ?? 30);
 const FIXED_WARM_UP_SECONDS = 5;
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+// A closed loop saturates a server only with enough requests in flight to cover its waits: the bare route is CPU-bound
+// at 32, the gateway (which waits on the sandbox and on group commits) was not (a fifth of the CPU idle, and a third
+// more throughput at 128). Each side is run at every level and its best rate is its saturated throughput.
+const CONNECTION_LEVELS = (process.env.BENCH_CONNECTIONS ?? '32,128,256')
+  .split(',')
+  .map(Number)
+  .filter((level) => Number.isInteger(level) && level > 0);
 
 let sequence = 0;
 
@@ -76,21 +83,39 @@ function allowedIn(body: string): boolean | undefined {
   }
 }
 
+/** One side's saturated run at one concurrency: its rate over the turns, and the CPU seconds of each process group. */
+interface SideRun {
+  result: number;
+  cpu: Map<string, number>;
+}
+
+/** Both sides at one concurrency. */
+interface LevelRun {
+  connections: number;
+  bare: SideRun;
+  gateway: SideRun;
+  /** PostgreSQL transactions committed during the gateway's turns. */
+  commits: number;
+  turnRatios: number[];
+}
+
 /** Adds one turn of a saturated run to the totals: its rate weighted by its share of the turns, its CPU seconds. */
-function addRound(
-  total: { result: number; cpu: Map<string, number> },
-  round: { result: number; cpu: Map<string, number> },
-  rounds: number,
-): void {
+function addRound(total: SideRun, round: SideRun, rounds: number): void {
   total.result += round.result / rounds;
   for (const [group, seconds] of round.cpu) {
     total.cpu.set(group, (total.cpu.get(group) ?? 0) + seconds);
   }
 }
 
-/** Closed loop: CONNECTIONS requests in flight for `seconds`; answers with status 200 per second. */
-async function saturate(url: string, path: string, campaignId: number, seconds: number): Promise<number> {
-  const result = await closedLoop(Number(new URL(url).port), path, () => nextBody(campaignId), CONNECTIONS, seconds);
+/** Closed loop: `connections` requests in flight for `seconds`; answers with status 200 per second. */
+async function saturate(
+  url: string,
+  path: string,
+  campaignId: number,
+  seconds: number,
+  connections: number,
+): Promise<number> {
+  const result = await closedLoop(Number(new URL(url).port), path, () => nextBody(campaignId), connections, seconds);
   if (result.failed > 0) {
     console.log(`  (${result.failed} requests failed or were not answered 200 in a saturated run)`);
   }
@@ -272,8 +297,9 @@ async function main(): Promise<void> {
     // Warm-up: JIT, connection pools, the first partition and index pages, and PostgreSQL's first automatic analyze
     // of the new tables (with 2 s of warm-up, the first measured turn of the gateway ran a third slower than the
     // others).
-    await saturate(serviceUrl, gatewayPath, 8000, WARM_UP_SECONDS);
-    await saturate(`http://127.0.0.1:${barePort}`, barePath, 8000, 2);
+    const mostConnections = Math.max(...CONNECTION_LEVELS);
+    await saturate(serviceUrl, gatewayPath, 8000, WARM_UP_SECONDS, mostConnections);
+    await saturate(`http://127.0.0.1:${barePort}`, barePath, 8000, 2, mostConnections);
 
     const label = (pid: number, name: string): string | undefined => {
       if (pid === process.pid) {
@@ -294,51 +320,77 @@ async function main(): Promise<void> {
     // The two sides take turns, a few seconds at a time, and each side's figures are summed over its turns: the
     // machine's speed drifts by a third over a minute, which a single window on each side would read as a ratio.
     const roundSeconds = SATURATION_SECONDS / SATURATION_ROUNDS;
-    const bareRun = { result: 0, cpu: new Map<string, number>() };
-    const gatewayRun = { result: 0, cpu: new Map<string, number>() };
-    const roundRatios: string[] = [];
-    let commits = 0;
-    for (let round = 0; round < SATURATION_ROUNDS; round++) {
-      const bareRound = await cpuDuring(
-        () => saturate(`http://127.0.0.1:${barePort}`, barePath, 8001, roundSeconds),
-        label,
-      );
-      const commitsBefore = await commitsIn(database.url, database.name);
-      const gatewayRound = await cpuDuring(() => saturate(serviceUrl, gatewayPath, 8002, roundSeconds), label);
-      // Outcomes are written behind the answers: the turn's last ones land within the pause and count with the turn
-      // (the CPU of those few statements, spent in the pause, is not measured).
-      await sleep(1000);
-      commits += (await commitsIn(database.url, database.name)) - commitsBefore;
-      addRound(bareRun, bareRound, SATURATION_ROUNDS);
-      addRound(gatewayRun, gatewayRound, SATURATION_ROUNDS);
-      roundRatios.push(`${((gatewayRound.result / bareRound.result) * 100).toFixed(1)} %`);
+    const levels: LevelRun[] = [];
+    for (const connections of CONNECTION_LEVELS) {
+      const level: LevelRun = {
+        connections,
+        bare: { result: 0, cpu: new Map() },
+        gateway: { result: 0, cpu: new Map() },
+        commits: 0,
+        turnRatios: [],
+      };
+      for (let round = 0; round < SATURATION_ROUNDS; round++) {
+        const bareRound = await cpuDuring(
+          () => saturate(`http://127.0.0.1:${barePort}`, barePath, 8001, roundSeconds, connections),
+          label,
+        );
+        const commitsBefore = await commitsIn(database.url, database.name);
+        const gatewayRound = await cpuDuring(
+          () => saturate(serviceUrl, gatewayPath, 8002, roundSeconds, connections),
+          label,
+        );
+        // Outcomes are written behind the answers: the turn's last ones land within the pause and count with the
+        // turn (the CPU of those few statements, spent in the pause, is not measured).
+        await sleep(1000);
+        level.commits += (await commitsIn(database.url, database.name)) - commitsBefore;
+        addRound(level.bare, bareRound, SATURATION_ROUNDS);
+        addRound(level.gateway, gatewayRound, SATURATION_ROUNDS);
+        level.turnRatios.push(gatewayRound.result / bareRound.result);
+      }
+      levels.push(level);
     }
-    const bareRate = bareRun.result;
-    const gatewayRate = gatewayRun.result;
+    const best = (side: 'bare' | 'gateway'): LevelRun =>
+      levels.reduce((top, level) => (level[side].result > top[side].result ? level : top));
+    const bareBest = best('bare');
+    const gatewayBest = best('gateway');
+    const bareRate = bareBest.bare.result;
+    const gatewayRate = gatewayBest.gateway.result;
     const ratio = gatewayRate / bareRate;
+    const percent = (value: number): string => `${(value * 100).toFixed(1)} %`;
     console.log(
-      `\nsaturated, ${CONNECTIONS} connections, ${SATURATION_SECONDS} s each, in ${SATURATION_ROUNDS} alternating turns`,
+      `\nsaturated, at ${CONNECTION_LEVELS.join(', ')} connections, ${SATURATION_SECONDS} s a side at each, ` +
+        `in ${SATURATION_ROUNDS} alternating turns`,
     );
-    console.log(`  bare NestJS + Fastify route: ${Math.round(bareRate)} requests/s`);
-    console.log(`  gateway (profile + promo + audit commit): ${Math.round(gatewayRate)} requests/s`);
-    console.log(`  ratio: ${(ratio * 100).toFixed(1)} % (target >= 25 %) ${verdict(ratio >= 0.25)}`);
-    console.log(`  ratio of each turn: ${roundRatios.join(', ')}`);
-    console.log(`  CPU during the bare run: ${formatCpu(bareRun.cpu)}`);
-    console.log(`  CPU during the gateway run: ${formatCpu(gatewayRun.cpu)}`);
+    for (const level of levels) {
+      console.log(
+        `  ${level.connections} connections: bare ${Math.round(level.bare.result)} requests/s, ` +
+          `gateway ${Math.round(level.gateway.result)} requests/s, ${percent(level.gateway.result / level.bare.result)} ` +
+          `(turns ${level.turnRatios.map(percent).join(', ')})`,
+      );
+    }
+    console.log(`  bare NestJS + Fastify route: ${Math.round(bareRate)} requests/s (at ${bareBest.connections})`);
+    console.log(
+      `  gateway (profile + promo + audit commit): ${Math.round(gatewayRate)} requests/s ` +
+        `(at ${gatewayBest.connections})`,
+    );
+    console.log(`  ratio: ${percent(ratio)} (target >= 25 %) ${verdict(ratio >= 0.25)}`);
+    console.log(`  CPU during the bare route's best run: ${formatCpu(bareBest.bare.cpu)}`);
+    console.log(`  CPU during the gateway's best run: ${formatCpu(gatewayBest.gateway.cpu)}`);
+    const gatewayCpu = gatewayBest.gateway.cpu;
     const perRequest = (seconds: number | undefined): string =>
       `${(((seconds ?? 0) * 1e6) / (gatewayRate * SATURATION_SECONDS)).toFixed(0)} µs`;
     console.log(
-      `  gateway CPU a request: service ${perRequest(gatewayRun.cpu.get('service'))}, ` +
-        `postgres ${perRequest(gatewayRun.cpu.get('postgres'))}, sandbox ${perRequest(gatewayRun.cpu.get('sandbox'))}`,
+      `  gateway CPU a request: service ${perRequest(gatewayCpu.get('service'))}, ` +
+        `postgres ${perRequest(gatewayCpu.get('postgres'))}, sandbox ${perRequest(gatewayCpu.get('sandbox'))}`,
     );
-    const bareCpu = ((bareRun.cpu.get('bare route') ?? 0) * 1e6) / (bareRate * SATURATION_SECONDS);
-    const serviceCpu = ((gatewayRun.cpu.get('service') ?? 0) * 1e6) / (gatewayRate * SATURATION_SECONDS);
+    const bareCpu = ((bareBest.bare.cpu.get('bare route') ?? 0) * 1e6) / (bareRate * SATURATION_SECONDS);
+    const serviceCpu = ((gatewayCpu.get('service') ?? 0) * 1e6) / (gatewayRate * SATURATION_SECONDS);
     // This machine's speed drifts by a third between runs; the bare route's cost in the same run is the yardstick.
     const relative = (serviceCpu / bareCpu).toFixed(1);
     console.log(`  the bare route's CPU a request: ${bareCpu.toFixed(0)} µs; the service's is ${relative}x that`);
     console.log(
-      `  PostgreSQL transactions a request: ${(commits / (gatewayRate * SATURATION_SECONDS)).toFixed(2)} ` +
-        `(${commits} in the run)`,
+      `  PostgreSQL transactions a request: ${(gatewayBest.commits / (gatewayRate * SATURATION_SECONDS)).toFixed(2)} ` +
+        `(${gatewayBest.commits} in the run)`,
     );
 
     await sleep(2000);
