@@ -1,5 +1,5 @@
 import { ServiceConfig } from '@app/config';
-import { DRAINING_DECORATOR, GATEWAY_OPENAPI_PATHS, GATEWAY_PATH } from '@app/triggered-gateway';
+import { DRAINING_DECORATOR, EARLY_ANSWER, GATEWAY_OPENAPI_PATHS, GATEWAY_PATH } from '@app/triggered-gateway';
 import { DynamicModule, Logger as NestLogger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -10,6 +10,7 @@ import { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ShutdownState } from './health/shutdown-state';
 import { REQUEST_ID_HEADER, requestIdOf } from './logging/logging.options';
+import { answerEarly } from './http/early-answer';
 import { disableRequestContextWhenIdle } from './logging/request-context';
 
 /**
@@ -28,8 +29,10 @@ export async function createServiceApp(
     requestIdHeader: false,
     genReqId: (req: IncomingMessage) => requestIdOf(req.headers),
   });
-  // The request logger's context is excluded from the gateway's route (see logging.options.ts). Hooked before the
-  // application is created, so ahead of the middleware hook that enters the context.
+  // Hooked before the application is created, so ahead of Nest's middleware hook: the gateway answers from the
+  // first hook, and the request context is counted before the middleware can enter it.
+  answerEarly(adapter.getInstance(), EARLY_ANSWER, REQUEST_ID_HEADER);
+  // The request logger's context is excluded from the gateway's route (see logging.options.ts).
   disableRequestContextWhenIdle(
     adapter.getInstance(),
     storage,

@@ -12,5 +12,11 @@ export { GatewayTokenVerifier } from './gateway-token';
 export { GATEWAY_OPENAPI_PATHS } from './gateway.openapi';
 export { GATEWAY_ENGINE, TriggeredGatewayModule } from './triggered-gateway.module';
 export type { TriggeredGatewayModuleOptions } from './triggered-gateway.options';
-export { DRAINING_DECORATOR, GATEWAY_PATH, TriggeredGateway, UNKNOWN_CUSTOMER_ID } from './triggered-gateway.service';
+export {
+  DRAINING_DECORATOR,
+  EARLY_ANSWER,
+  GATEWAY_PATH,
+  TriggeredGateway,
+  UNKNOWN_CUSTOMER_ID,
+} from './triggered-gateway.service';
 export type { Arrival, GatewayReply } from './triggered-gateway.service';

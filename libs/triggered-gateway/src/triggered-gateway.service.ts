@@ -23,10 +23,17 @@ export const UNKNOWN_CUSTOMER_ID = '(unreadable)';
  */
 export const DRAINING_DECORATOR = 'isDraining';
 
+/**
+ * Key of a route's Fastify config under which the gateway puts its onRequest hook: an app may call it from a hook of
+ * its own that runs before any other (the service's `answerEarly`), which skips every later hook and Nest's
+ * middleware. Without such a hook the route's own onRequest hook answers, after the app's hooks and middleware.
+ */
+export const EARLY_ANSWER = 'answerEarly';
+
 /** Fastify's own default, for an instance that does not say. */
 const DEFAULT_BODY_LIMIT = 1_048_576;
 
-/** When a request arrived: taken in the route's onRequest hook, before the body is read. */
+/** When a request arrived: taken in the first hook that sees it, before the body is read. */
 export interface Arrival {
   /** Epoch ms, for deadlines. */
   epoch: number;
@@ -93,15 +100,19 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
    */
   private registerRoute(fastify: FastifyInstance): void {
     const bodyLimit = fastify.initialConfig.bodyLimit ?? DEFAULT_BODY_LIMIT;
+    // An onRequest hook, the route's own or the app's first (EARLY_ANSWER): once the reply is hijacked, done() ends
+    // the request's hooks.
+    const accept = (request: FastifyRequest, reply: FastifyReply, done: () => void): void => {
+      const arrival: Arrival = { epoch: Date.now(), perf: performance.now() };
+      reply.hijack();
+      done();
+      this.serve(request, reply, arrival, bodyLimit);
+    };
     fastify.route({
       method: 'POST',
       url: GATEWAY_PATH,
-      onRequest: (request, reply, done) => {
-        const arrival: Arrival = { epoch: Date.now(), perf: performance.now() };
-        reply.hijack();
-        done();
-        this.serve(request, reply, arrival, bodyLimit);
-      },
+      config: { [EARLY_ANSWER]: accept },
+      onRequest: accept,
       handler: () => {
         throw new Error('the triggered gateway answers from its onRequest hook');
       },

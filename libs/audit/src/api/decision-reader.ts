@@ -132,7 +132,8 @@ export class DecisionReader {
       where((p) => `d.allowed = ${p}`, filters.allowed);
     }
     if (filters.reason !== undefined) {
-      where((p) => `d.reason_codes @> ARRAY[${p}]::text[]`, filters.reason);
+      // The second clause is the reason index's own condition (it covers denials only), so that it may serve.
+      where((p) => `d.reason_codes @> ARRAY[${p}]::text[] AND d.reason_codes <> '{}'::text[]`, filters.reason);
     }
     if (filters.clearanceId !== undefined) {
       where((p) => `d.clearance_id = ${p}`, filters.clearanceId);

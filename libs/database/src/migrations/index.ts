@@ -4,6 +4,7 @@ import { SliceReporting1765000000000 } from './1765000000000-slice-reporting';
 import { SkippedActivations1765100000000 } from './1765100000000-skipped-activations';
 import { AuditChain1764900000000 } from './1764900000000-audit-chain';
 import { ChainHeadOnce1765200000000 } from './1765200000000-chain-head-once';
+import { DenialReasonIndex1765300000000 } from './1765300000000-denial-reason-index';
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests load the same set. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   SliceReporting1765000000000,
   SkippedActivations1765100000000,
   ChainHeadOnce1765200000000,
+  DenialReasonIndex1765300000000,
 ];

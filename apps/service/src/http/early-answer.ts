@@ -1,0 +1,25 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+type EarlyHook = (request: FastifyRequest, reply: FastifyReply, done: () => void) => void;
+
+/**
+ * Adds an onRequest hook that hands a request to its route's own hook when the route's config holds one under
+ * `configKey`, and runs nothing else of its own for it. Added before Nest creates the application, it runs before
+ * every other hook and before Nest's middleware (which Nest registers as an onRequest hook): a route that answers on
+ * the raw response (the triggered gateway) then costs no middleware matching. The hook it hands over to must end the
+ * request's hooks itself (the gateway hijacks the reply); the request id is put on the reply first, as the app's own
+ * hook does for other routes.
+ */
+export function answerEarly(fastify: FastifyInstance, configKey: string, requestIdHeader: string): void {
+  fastify.addHook('onRequest', (request, reply, done) => {
+    const config: object | undefined = request.routeOptions.config;
+    const early = (config as Record<string, unknown> | undefined)?.[configKey];
+    if (typeof early !== 'function') {
+      done();
+
+      return;
+    }
+    void reply.header(requestIdHeader, request.id);
+    (early as EarlyHook)(request, reply, done);
+  });
+}
