@@ -85,21 +85,34 @@ describe('audit hash chain', () => {
     };
     const before = await head(dataSource);
     const deferred: number[] = [];
+    // This transaction's calls of the head trigger's function, counted with `track_functions` (a superuser setting;
+    // tests run as one).
+    const headCalls = async (manager: EntityManager): Promise<number> => {
+      const [calls]: { n: string | null }[] = await manager.query(
+        `SELECT pg_stat_get_xact_function_calls('audit_chain.store_head'::regproc)::text AS n`,
+      );
+
+      return Number(calls.n);
+    };
     const immediate: number[] = [];
 
+    let deferredHeadWrites: number | null = null;
     await dataSource.transaction(async (manager) => {
+      await manager.query(`SET LOCAL track_functions = 'pl'`);
       await insertDecisions(
         manager,
         Array.from({ length: 30 }, (_, n) => makeDecision({ customerId: `D${n}` })),
       );
       await insertDecisions(manager, [makeDecision({ customerId: 'D30' })]);
       deferred.push(await head(manager));
+      // Fires what was queued for commit now, so that this transaction can count it.
+      await manager.query(`SET CONSTRAINTS ALL IMMEDIATE`);
+      deferredHeadWrites = await headCalls(manager);
     });
     const committed = await head(dataSource);
     let headWrites: number | null = null;
     await second.transaction(async (manager) => {
       await manager.query(`SET CONSTRAINTS ALL IMMEDIATE`);
-      // Counts this transaction's calls of the head trigger's function (a superuser setting; tests run as one).
       await manager.query(`SET LOCAL track_functions = 'pl'`);
       // A name left by a session-level SET (no transaction id in it) must not keep the first row from being named.
       await manager.query(`SELECT set_config('audit_chain.first', 'left-over', true)`);
@@ -108,13 +121,12 @@ describe('audit hash chain', () => {
       // The second statement's first row queues the head trigger again.
       await insertDecisions(manager, [makeDecision({ customerId: 'I3' })]);
       immediate.push(await head(manager));
-      const [calls]: { n: string | null }[] = await manager.query(
-        `SELECT pg_stat_get_xact_function_calls('audit_chain.store_head'::regproc)::text AS n`,
-      );
-      headWrites = Number(calls.n);
+      headWrites = await headCalls(manager);
     });
 
     expect(deferred).toEqual([before]);
+    // Once a transaction, for 31 rows.
+    expect(deferredHeadWrites).toBe(1);
     expect(committed).toBe(before + 31);
     expect(immediate).toEqual([before + 33, before + 34]);
     // Once a statement here, not once a row.

@@ -332,10 +332,7 @@ describe(RecordingPromoActivationAdapter.name, () => {
     stub.handler = () => ({ status: 201, body: { activationId: 'A-AD' } });
     const [used, unused] = [requestFor('AD1'), requestFor('AD2')];
     const rows = await beginOutside([used, unused]);
-    expect(rows.map((row) => [row.state, row.claimed])).toEqual([
-      ['pending', true],
-      ['pending', true],
-    ]);
+    expect(rows.map((row) => row.state)).toEqual(['pending', 'pending']);
     const own = new ActivationLedger(dataSource);
     const adapter = new RecordingPromoActivationAdapter(http, own);
     // The adopted row is what begin answers: a row that says activated is not asked of the promo system again.
@@ -355,22 +352,29 @@ describe(RecordingPromoActivationAdapter.name, () => {
     await expect(ledger.find(used.idempotencyKey)).resolves.toMatchObject({ state: 'pending' });
   });
 
-  it('should never mark skipped a row that it did not claim', async () => {
+  it('should skip a key only while it is the version the releasing caller began', async () => {
     const request = requestFor('AD3');
-    await beginOutside([request]);
-    const again = await beginOutside([request]);
-    expect(again[0]).toMatchObject({ state: 'pending', claimed: false });
-    const own = new ActivationLedger(dataSource);
+    const first = await beginOutside([request]);
+    // A second request for the same key (a retry, on another replica) begins it again before the first is released.
+    const second = await beginOutside([request]);
+    expect(second[0]).toMatchObject({ state: 'pending' });
+    expect(second[0].version).not.toBe(first[0].version);
+    const [one, other] = [new ActivationLedger(dataSource), new ActivationLedger(dataSource)];
+    one.adopt(first);
+    other.adopt(second);
 
-    own.adopt(again);
-    own.release([request.idempotencyKey]);
-    await own.flush();
-
-    // Someone else's pending row may hide an activation in flight: it stays pending.
+    one.release([request.idempotencyKey]);
+    await one.flush();
+    // The second request may be asking the promo system under the key: the first one's skip does not land.
     await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'pending' });
+
+    other.release([request.idempotencyKey]);
+    await other.flush();
+    // Denied too, the last one to begin it skips it: no row is left pending for ever.
+    await expect(ledger.find(request.idempotencyKey)).resolves.toMatchObject({ state: 'skipped' });
   });
 
-  it('should ask again under a skipped key, and skip it again when a denied request claimed it back', async () => {
+  it('should ask again under a skipped key, and skip it again when a denied request began it back', async () => {
     stub.handler = () => ({ status: 201, body: { activationId: 'A-SK' } });
     const [asked, denied] = [requestFor('SK1'), requestFor('SK2')];
     const own = new ActivationLedger(dataSource);
@@ -388,14 +392,14 @@ describe(RecordingPromoActivationAdapter.name, () => {
     // A later request's look-up takes the skipped key back, and its checks deny the customer again: skipped again,
     // rather than pending for ever.
     const reclaimed = await beginOutside([denied]);
-    expect(reclaimed[0]).toMatchObject({ state: 'pending', claimed: true });
+    expect(reclaimed[0]).toMatchObject({ state: 'pending' });
     own.adopt(reclaimed);
     own.release([denied.idempotencyKey]);
     await own.flush();
     await expect(ledger.find(denied.idempotencyKey)).resolves.toMatchObject({ state: 'skipped' });
   });
 
-  it("should not skip a key that another replica began after the claim, and keep that replica's outcome", async () => {
+  it("should not skip a key that another replica began after its own begin, and keep that replica's outcome", async () => {
     stub.handler = () => ({ status: 201, body: { activationId: 'A-RACE' } });
     const raced = requestFor('SK3');
     const own = new ActivationLedger(dataSource);

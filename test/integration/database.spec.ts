@@ -1,3 +1,4 @@
+import { DecisionReader } from '@app/audit';
 import { applyMigrations, connectWithRetry, createDataSource, DatabaseStartupError, MIGRATIONS } from '@app/database';
 import { randomUUID } from 'node:crypto';
 import { DataSource, MigrationInterface, QueryRunner } from 'typeorm';
@@ -107,31 +108,44 @@ describe('database schema and migrations', () => {
        VALUES ($1, now(), 'triggered', '42', 'C2', true, 'enforce', 'default', '{}', '[]')`,
       [randomUUID()],
     );
-    const plan = (condition: string) =>
+    const plan = (where: string, parameters: unknown[] = []) =>
       dataSource.transaction(async (manager) => {
         await manager.query(`SET LOCAL enable_seqscan = off`);
         const rows: { 'QUERY PLAN': unknown }[] = await manager.query(
-          `EXPLAIN (FORMAT JSON) SELECT id FROM decisions d WHERE ${condition}`,
+          `EXPLAIN (FORMAT JSON) SELECT d.id FROM decisions d ${where}`,
+          parameters,
         );
 
         return JSON.stringify(rows[0]['QUERY PLAN']);
       });
+    // The audit API's reader, its statements seen on their way to the database.
+    const statements: { sql: string; parameters: unknown[] }[] = [];
+    const seen = Object.create(dataSource, {
+      query: {
+        value: (sql: string, parameters: unknown[]) => {
+          statements.push({ sql, parameters });
+
+          return dataSource.query(sql, parameters);
+        },
+      },
+    }) as DataSource;
     const [index]: { definition: string }[] = await dataSource.query(
       `SELECT pg_get_indexdef('decisions_reason_codes_idx'::regclass) AS definition`,
     );
 
+    const page = await new DecisionReader(seen).page({ reason: 'VISITOR', limit: 10 });
+    const [statement] = statements;
+    // Its filter, without the keyset's ORDER BY and LIMIT (whose index the planner would otherwise prefer).
+    const from = statement.sql.lastIndexOf('FROM decisions d');
+    const where = statement.sql.slice(statement.sql.indexOf('WHERE', from), statement.sql.lastIndexOf('ORDER BY'));
+
     expect(index.definition).toContain(`WHERE (reason_codes <> '{}'::text[])`);
-    // The audit API's reason filter, as it is written, reaches the partitions' reason indexes; without the second
-    // clause the planner could not use them.
-    expect(await plan(`d.reason_codes @> ARRAY['VISITOR']::text[] AND d.reason_codes <> '{}'::text[]`)).toMatch(
-      /reason_codes_idx/,
-    );
-    expect(await plan(`d.reason_codes @> ARRAY['VISITOR']::text[]`)).not.toMatch(/reason_codes_idx/);
-    const [found]: { n: number }[] = await dataSource.query(
-      `SELECT count(*)::int AS n FROM decisions d
-       WHERE d.reason_codes @> ARRAY['VISITOR']::text[] AND d.reason_codes <> '{}'::text[]`,
-    );
-    expect(found.n).toBeGreaterThanOrEqual(1);
+    expect(page.items.length).toBeGreaterThanOrEqual(1);
+    expect(page.items.every((item) => item.reasons.some((reason) => reason.code === 'VISITOR'))).toBe(true);
+    // The reader's reason filter reaches the partitions' reason indexes; without the index's own condition, which it
+    // states, the planner could not use them.
+    expect(await plan(where, statement.parameters.slice(0, -1))).toMatch(/reason_codes_idx/);
+    expect(await plan(`WHERE d.reason_codes @> ARRAY['VISITOR']::text[]`)).not.toMatch(/reason_codes_idx/);
   });
 
   it('should treat the same campaign and deadline as one clearance', async () => {

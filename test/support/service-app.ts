@@ -13,12 +13,14 @@ export interface RunningService {
 
 /**
  * Starts the real service in this process on a random port against `databaseUrl`, with optional extra controllers
- * (test-only endpoints) and modules. Environment variables are given explicitly, never taken from the test's own environment.
+ * (test-only endpoints) and modules (test-only middleware, say). Environment variables are given explicitly, never
+ * taken from the test's own environment.
  */
 export async function startService(
   databaseUrl: string,
   env: Record<string, string> = {},
   extraControllers: Type[] = [],
+  extraImports: Type[] = [],
 ): Promise<RunningService> {
   const config = parseServiceConfig({
     LOG_LEVEL: 'warn',
@@ -29,7 +31,7 @@ export async function startService(
   });
   const root: DynamicModule = {
     module: class TestRootModule {},
-    imports: [AppModule.forRoot({ config, databaseUrl })],
+    imports: [AppModule.forRoot({ config, databaseUrl }), ...extraImports],
   };
   root.controllers = extraControllers;
   const app = await createServiceApp(config, root);

@@ -30,7 +30,7 @@ export async function createServiceApp(
     genReqId: (req: IncomingMessage) => requestIdOf(req.headers),
   });
   // Hooked before the application is created, so ahead of Nest's middleware hook: the gateway answers from the
-  // first hook, and the request context is counted before the middleware can enter it.
+  // first of the app's hooks, and the request context is counted before the middleware can enter it.
   answerEarly(adapter.getInstance(), EARLY_ANSWER, REQUEST_ID_HEADER);
   // The request logger's context is excluded from the gateway's route (see logging.options.ts).
   disableRequestContextWhenIdle(

@@ -33,13 +33,11 @@ export interface BegunActivationRow {
   activation_id: string | null;
   rejection_reason: string | null;
   attempts: number;
-  /** This begin created the row, or took it back from `skipped`: nobody else had asked under the key. */
-  claimed: boolean;
   /** The row version this begin left (its xmin): a later skip applies only while the row is still this version. */
   version: string;
 }
 
-type ActivationRow = Omit<BegunActivationRow, 'claimed' | 'version'>;
+type ActivationRow = Omit<BegunActivationRow, 'version'>;
 
 function toRecord(row: ActivationRow): ActivationRecord {
   return {
@@ -51,6 +49,14 @@ function toRecord(row: ActivationRow): ActivationRecord {
   };
 }
 
+/**
+ * The order in which every statement that locks several rows of the ledger locks them, so that two of them never
+ * deadlock: code-unit order, which for the keys (ASCII) is also PostgreSQL's `COLLATE "C"` order.
+ */
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** The final state of one activation attempt, as recorded after the promo system answered (or was not asked). */
 interface Outcome {
   key: string;
@@ -59,7 +65,7 @@ interface Outcome {
   reason: string | null;
   error: string | null;
   attempts: number;
-  /** For a skip: the row version it was claimed at (see {@link BegunActivationRow.version}). */
+  /** For a skip: the row version the skipping caller's begin left (see {@link BegunActivationRow.version}). */
   version?: string;
 }
 
@@ -68,9 +74,7 @@ interface Outcome {
  * occurrence, customer_id, promo_code): each key is inserted as pending, or its row returned as it is; a row left
  * `skipped` becomes pending again, since an activation is about to be asked under it. Returns
  * {@link BegunActivationRow}s. Every begin of an existing key writes a new row version, even one that changes
- * nothing: that is what lets a skip tell that someone began the key after the skip's own begin. A row is claimed when
- * this begin inserted it, or took it back from skipped (its updated_at then is this transaction's now(); a pending
- * row another transaction began keeps the time of that begin). Exported so that a caller's own statement can carry the begin as a CTE (the
+ * nothing: that is what lets a skip tell that someone began the key after the skip's own begin. Exported so that a caller's own statement can carry the begin as a CTE (the
  * gateway's look-up of earlier answers does), the semantics staying here.
  */
 export function beginActivationsSql(source: string): string {
@@ -80,8 +84,7 @@ export function beginActivationsSql(source: string): string {
   ON CONFLICT (idempotency_key) DO UPDATE
     SET state = CASE WHEN p.state = 'skipped' THEN 'pending' ELSE p.state END,
         updated_at = CASE WHEN p.state = 'skipped' THEN now() ELSE p.updated_at END
-  RETURNING p.idempotency_key, p.state, p.activation_id, p.rejection_reason, p.attempts,
-            (p.xmax = 0 OR p.updated_at = now()) AS claimed, p.xmin::text AS version`;
+  RETURNING p.idempotency_key, p.state, p.activation_id, p.rejection_reason, p.attempts, p.xmin::text AS version`;
 }
 
 const BEGIN_ACTIVATIONS = beginActivationsSql(
@@ -90,8 +93,10 @@ const BEGIN_ACTIVATIONS = beginActivationsSql(
 
 // activated and rejected follow pending, skipped or unavailable; unavailable follows pending or skipped, so that an
 // outcome written behind never overtakes a cancellation (cancelling) that was recorded first. skipped follows pending
-// only, and only while the row is still the version its claim left: a begin since then (another replica's, or a new
-// request's here) may be asking the promo system under the key, and the row stays pending for it.
+// only, and only while the row is still the version the skipping caller's begin left: a begin since then (another
+// replica's, or a new request's here) may be asking the promo system under the key, and the row stays pending for
+// it. A begin from before may be asking too: its outcome lands on the skipped row, and a cancellation of the key
+// marks it cancelling, as it would a pending one.
 // The commit does not wait for its WAL flush (synchronous_commit off, for this transaction only): the next synchronous
 // commit (a decision, say) makes it durable too. Should the database crash before, the row stays pending, as when an
 // outcome cannot be written at all, and the same key is asked again. This saves a disk flush per batch.
@@ -198,9 +203,9 @@ export class ActivationLedger {
   }
 
   /**
-   * Ends the adoption of keys: those `begin` never took were not asked of the promo system, and the rows claimed for
-   * them are marked skipped (written behind), unless the key was begun again since. Keys that were not adopted are
-   * ignored.
+   * Ends the adoption of keys: those `begin` never took were not asked of the promo system, and their rows, where
+   * pending, are marked skipped (written behind), unless the key was begun again since. Keys that were not adopted
+   * are ignored.
    */
   release(keys: readonly string[]): void {
     for (const key of keys) {
@@ -209,7 +214,7 @@ export class ActivationLedger {
         continue;
       }
       this.adopted.delete(key);
-      if (row.claimed && row.state === 'pending') {
+      if (row.state === 'pending') {
         const skip: Outcome = { key, state: 'skipped', activationId: null, reason: null, error: null, attempts: 0 };
         // Should the write fail, the row stays pending, which the next begin of the key treats as a key to ask again.
         void this.writeBehind({ ...skip, version: row.version }).catch(() => undefined);
@@ -270,9 +275,9 @@ export class ActivationLedger {
   private async beginAll(requests: ActivationRequest[]): Promise<ActivationRecord[]> {
     // In key order, so that two statements beginning the same keys (two replicas, or the gateway's look-up) lock
     // them in the same order rather than deadlock.
-    const unique = [...new Map(requests.map((request) => [request.idempotencyKey, request])).entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([, request]) => request);
+    const unique = [...new Map(requests.map((request) => [request.idempotencyKey, request])).values()].sort((a, b) =>
+      compareKeys(a.idempotencyKey, b.idempotencyKey),
+    );
     const rows = await pooledQuery<ActivationRow>(this.dataSource, 'promo_activations_begin', BEGIN_ACTIVATIONS, [
       unique.map((request) => request.idempotencyKey),
       unique.map((request) => request.flow),
@@ -307,6 +312,8 @@ export class ActivationLedger {
         (seen.has(outcome.key) ? later : round).push(outcome);
         seen.add(outcome.key);
       }
+      // In key order, as the begins: the UPDATE locks its rows in the order of the arrays.
+      round.sort((a, b) => compareKeys(a.key, b.key));
       await this.dataSource.query(RECORD_OUTCOMES, [
         round.map((outcome) => outcome.key),
         round.map((outcome) => outcome.state),

@@ -71,14 +71,15 @@ const FIND_EARLIER_AND_BEGIN = `
     SELECT a.idempotency_key, a.flow, a.campaign_id, a.occurrence, a.customer_id, a.promo_code
     FROM unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
          AS a(n, idempotency_key, flow, campaign_id, occurrence, customer_id, promo_code)
-    WHERE NOT EXISTS (SELECT 1 FROM earlier e WHERE e.n = a.n)`)})
+    WHERE NOT EXISTS (SELECT 1 FROM earlier e WHERE e.n = a.n)
+    -- The ledger's lock order (see its compareKeys), so that this statement and a begin or an outcome batch of
+    -- another replica never deadlock.
+    ORDER BY a.idempotency_key COLLATE "C"`)})
   SELECT n, id, allowed, policy, reasons, NULL::text AS idempotency_key, NULL::text AS state,
-         NULL::text AS activation_id, NULL::text AS rejection_reason, NULL::int AS attempts, NULL::boolean AS claimed,
-         NULL::text AS version
+         NULL::text AS activation_id, NULL::text AS rejection_reason, NULL::int AS attempts, NULL::text AS version
   FROM earlier
   UNION ALL
-  SELECT NULL, NULL, NULL, NULL, NULL, idempotency_key, state, activation_id, rejection_reason, attempts, claimed,
-         version
+  SELECT NULL, NULL, NULL, NULL, NULL, idempotency_key, state, activation_id, rejection_reason, attempts, version
   FROM begun`;
 
 /**
@@ -177,8 +178,7 @@ export class EarlierAnswers {
     planned: Map<string, { n: number; activation: ActivationRequest }>,
   ): Promise<Found[]> {
     const found: Found[] = wanted.map(() => ({ earlier: null, begun: [] }));
-    // In key order, as the ledger's own begin: two statements that begin the same keys lock them in the same order.
-    const begins = [...planned.values()].sort((a, b) => compareKeys(a.activation, b.activation));
+    const begins = [...planned.values()];
     const rows = await pooledQuery<FoundRow>(
       this.dataSource,
       'gateway_find_earlier_and_begin',
@@ -220,10 +220,6 @@ export class EarlierAnswers {
     }
     this.recent.set(key, answer);
   }
-}
-
-function compareKeys(a: ActivationRequest, b: ActivationRequest): number {
-  return a.idempotencyKey < b.idempotencyKey ? -1 : a.idempotencyKey > b.idempotencyKey ? 1 : 0;
 }
 
 function describe(error: unknown): string {
