@@ -10,7 +10,7 @@
  * in a database of its own that is dropped at the end. Run: `npx tsx bench/gateway.bench.ts`.
  * Knobs: BENCH_SATURATION_SECONDS (12, per side), BENCH_SATURATION_ROUNDS (3 alternating turns of the two sides),
  * BENCH_WARM_UP_SECONDS (8, of the gateway before it), BENCH_FIXED_SECONDS (30), BENCH_CONNECTIONS (32,128,256: the
- * concurrencies of the saturated runs; each side's saturated throughput is its best),
+ * concurrencies a calibration pass tries, 3 s each, to find where each side saturates),
  * BENCH_NO_PROMO=1 (payloads without promo codes),
  * BENCH_SERVICE_NODE_ARGS (node's options for the service, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
@@ -40,7 +40,8 @@ const FIXED_SECONDS = Number(process.env.BENCH_FIXED_SECONDS ?? 30);
 const FIXED_WARM_UP_SECONDS = 5;
 // A closed loop saturates a server only with enough requests in flight to cover its waits: the bare route is CPU-bound
 // at 32, the gateway (which waits on the sandbox and on group commits) was not (a fifth of the CPU idle, and a third
-// more throughput at 128). Each side is run at every level and its best rate is its saturated throughput.
+// more throughput at 128). A calibration pass runs each side briefly at every level; the measured turns then run each
+// side at its best level.
 const CONNECTION_LEVELS = (process.env.BENCH_CONNECTIONS ?? '32,128,256')
   .split(',')
   .map(Number)
@@ -89,15 +90,10 @@ interface SideRun {
   cpu: Map<string, number>;
 }
 
-/** Both sides at one concurrency. */
-interface LevelRun {
-  connections: number;
-  bare: SideRun;
-  gateway: SideRun;
-  /** PostgreSQL transactions committed during the gateway's turns. */
-  commits: number;
-  turnRatios: number[];
-}
+const CALIBRATION_SECONDS = 3;
+
+/** Reasons that mean the gateway could not decide (a dependency, the budget or the audit failed it). */
+const DEGRADED_REASONS = /^(TIMEOUT|.*_UNAVAILABLE|INTERNAL_ERROR)$/;
 
 /** Adds one turn of a saturated run to the totals: its rate weighted by its share of the turns, its CPU seconds. */
 function addRound(total: SideRun, round: SideRun, rounds: number): void {
@@ -145,6 +141,33 @@ function benchValidation(): number {
 }
 
 /** Sum and count of each step the service measures (its histograms), by step. */
+/** `decisions_total` of the triggered flow so far, by reason (`NONE` for approvals), from the service's metrics. */
+async function decisionReasons(serviceUrl: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${serviceUrl}/metrics`)).text();
+  const counts = new Map<string, number>();
+  for (const match of text.matchAll(/^decisions_total\{([^}]*)\} (\S+)/gm)) {
+    const labels = match[1];
+    const reason = /reason="([^"]*)"/.exec(labels)?.[1];
+    if (labels.includes('flow="triggered"') && reason !== undefined) {
+      counts.set(reason, (counts.get(reason) ?? 0) + Number(match[2]));
+    }
+  }
+
+  return counts;
+}
+
+function difference(after: Map<string, number>, before: Map<string, number>): Map<string, number> {
+  const result = new Map<string, number>();
+  for (const [key, value] of after) {
+    const delta = value - (before.get(key) ?? 0);
+    if (delta > 0) {
+      result.set(key, delta);
+    }
+  }
+
+  return result;
+}
+
 async function stepTotals(serviceUrl: string): Promise<Map<string, { sum: number; count: number }>> {
   const text = await (await fetch(`${serviceUrl}/metrics`)).text();
   const steps: [string, string][] = [
@@ -317,80 +340,92 @@ async function main(): Promise<void> {
 
       return name === 'postgres' ? 'postgres' : undefined;
     };
-    // The two sides take turns, a few seconds at a time, and each side's figures are summed over its turns: the
-    // machine's speed drifts by a third over a minute, which a single window on each side would read as a ratio.
-    const roundSeconds = SATURATION_SECONDS / SATURATION_ROUNDS;
-    const levels: LevelRun[] = [];
+    // Calibration: where does each side saturate? Each level briefly, both sides; the best level is kept.
+    const bareUrl = `http://127.0.0.1:${barePort}`;
+    const calibration: string[] = [];
+    let bareLevel = CONNECTION_LEVELS[0];
+    let gatewayLevel = CONNECTION_LEVELS[0];
+    let bareBest = 0;
+    let gatewayBest = 0;
     for (const connections of CONNECTION_LEVELS) {
-      const level: LevelRun = {
-        connections,
-        bare: { result: 0, cpu: new Map() },
-        gateway: { result: 0, cpu: new Map() },
-        commits: 0,
-        turnRatios: [],
-      };
-      for (let round = 0; round < SATURATION_ROUNDS; round++) {
-        const bareRound = await cpuDuring(
-          () => saturate(`http://127.0.0.1:${barePort}`, barePath, 8001, roundSeconds, connections),
-          label,
-        );
-        const commitsBefore = await commitsIn(database.url, database.name);
-        const gatewayRound = await cpuDuring(
-          () => saturate(serviceUrl, gatewayPath, 8002, roundSeconds, connections),
-          label,
-        );
-        // Outcomes are written behind the answers: the turn's last ones land within the pause and count with the
-        // turn (the CPU of those few statements, spent in the pause, is not measured).
-        await sleep(1000);
-        level.commits += (await commitsIn(database.url, database.name)) - commitsBefore;
-        addRound(level.bare, bareRound, SATURATION_ROUNDS);
-        addRound(level.gateway, gatewayRound, SATURATION_ROUNDS);
-        level.turnRatios.push(gatewayRound.result / bareRound.result);
-      }
-      levels.push(level);
+      const bareRate = await saturate(bareUrl, barePath, 8001, CALIBRATION_SECONDS, connections);
+      const gatewayRate = await saturate(serviceUrl, gatewayPath, 8002, CALIBRATION_SECONDS, connections);
+      calibration.push(`${connections}: bare ${Math.round(bareRate)}/s, gateway ${Math.round(gatewayRate)}/s`);
+      [bareLevel, bareBest] = bareRate > bareBest ? [connections, bareRate] : [bareLevel, bareBest];
+      [gatewayLevel, gatewayBest] =
+        gatewayRate > gatewayBest ? [connections, gatewayRate] : [gatewayLevel, gatewayBest];
     }
-    const best = (side: 'bare' | 'gateway'): LevelRun =>
-      levels.reduce((top, level) => (level[side].result > top[side].result ? level : top));
-    const bareBest = best('bare');
-    const gatewayBest = best('gateway');
-    const bareRate = bareBest.bare.result;
-    const gatewayRate = gatewayBest.gateway.result;
+    await sleep(1000);
+
+    // The two sides take turns, a few seconds at a time, each at its own level, and each side's figures are summed
+    // over its turns: the machine's speed drifts by a third over a minute, which a single window on each side would
+    // read as a ratio.
+    const roundSeconds = SATURATION_SECONDS / SATURATION_ROUNDS;
+    const bareRun: SideRun = { result: 0, cpu: new Map() };
+    const gatewayRun: SideRun = { result: 0, cpu: new Map() };
+    const turnRatios: number[] = [];
+    let commits = 0;
+    const reasonsBefore = await decisionReasons(serviceUrl);
+    for (let round = 0; round < SATURATION_ROUNDS; round++) {
+      const bareRound = await cpuDuring(() => saturate(bareUrl, barePath, 8001, roundSeconds, bareLevel), label);
+      const commitsBefore = await commitsIn(database.url, database.name);
+      const gatewayRound = await cpuDuring(
+        () => saturate(serviceUrl, gatewayPath, 8002, roundSeconds, gatewayLevel),
+        label,
+      );
+      // Outcomes are written behind the answers: the turn's last ones land within the pause and count with the turn
+      // (the CPU of those few statements, spent in the pause, is not measured).
+      await sleep(1000);
+      commits += (await commitsIn(database.url, database.name)) - commitsBefore;
+      addRound(bareRun, bareRound, SATURATION_ROUNDS);
+      addRound(gatewayRun, gatewayRound, SATURATION_ROUNDS);
+      turnRatios.push(gatewayRound.result / bareRound.result);
+    }
+    const reasons = difference(await decisionReasons(serviceUrl), reasonsBefore);
+    const decided = [...reasons.values()].reduce((sum, count) => sum + count, 0);
+    const degraded = [...reasons].reduce(
+      (sum, [reason, count]) => sum + (DEGRADED_REASONS.test(reason) ? count : 0),
+      0,
+    );
+    const bareRate = bareRun.result;
+    const gatewayRate = gatewayRun.result;
     const ratio = gatewayRate / bareRate;
     const percent = (value: number): string => `${(value * 100).toFixed(1)} %`;
+    const degradedShare = decided === 0 ? 1 : degraded / decided;
+    console.log(`\nsaturated: calibration, ${CALIBRATION_SECONDS} s a side at each level: ${calibration.join('; ')}`);
     console.log(
-      `\nsaturated, at ${CONNECTION_LEVELS.join(', ')} connections, ${SATURATION_SECONDS} s a side at each, ` +
-        `in ${SATURATION_ROUNDS} alternating turns`,
+      `  measured: ${SATURATION_SECONDS} s a side in ${SATURATION_ROUNDS} alternating turns, the bare route at ` +
+        `${bareLevel} connections, the gateway at ${gatewayLevel}`,
     );
-    for (const level of levels) {
-      console.log(
-        `  ${level.connections} connections: bare ${Math.round(level.bare.result)} requests/s, ` +
-          `gateway ${Math.round(level.gateway.result)} requests/s, ${percent(level.gateway.result / level.bare.result)} ` +
-          `(turns ${level.turnRatios.map(percent).join(', ')})`,
-      );
-    }
-    console.log(`  bare NestJS + Fastify route: ${Math.round(bareRate)} requests/s (at ${bareBest.connections})`);
+    console.log(`  bare NestJS + Fastify route: ${Math.round(bareRate)} requests/s`);
+    console.log(`  gateway (profile + promo + audit commit): ${Math.round(gatewayRate)} requests/s`);
     console.log(
-      `  gateway (profile + promo + audit commit): ${Math.round(gatewayRate)} requests/s ` +
-        `(at ${gatewayBest.connections})`,
+      `  the gateway's decisions: ${[...reasons]
+        .sort((a, b) => b[1] - a[1])
+        .map(([reason, count]) => `${reason} ${percent(count / Math.max(1, decided))}`)
+        .join(', ')}; degraded (TIMEOUT, *_UNAVAILABLE, INTERNAL_ERROR): ${percent(degradedShare)}`,
     );
-    console.log(`  ratio: ${percent(ratio)} (target >= 25 %) ${verdict(ratio >= 0.25)}`);
-    console.log(`  CPU during the bare route's best run: ${formatCpu(bareBest.bare.cpu)}`);
-    console.log(`  CPU during the gateway's best run: ${formatCpu(gatewayBest.gateway.cpu)}`);
-    const gatewayCpu = gatewayBest.gateway.cpu;
+    console.log(
+      `  ratio: ${percent(ratio)} (target >= 25 %, with under 0.5 % degraded) ` +
+        `${verdict(ratio >= 0.25 && degradedShare < 0.005)}`,
+    );
+    console.log(`  ratio of each turn: ${turnRatios.map(percent).join(', ')}`);
+    console.log(`  CPU during the bare run: ${formatCpu(bareRun.cpu)}`);
+    console.log(`  CPU during the gateway run: ${formatCpu(gatewayRun.cpu)}`);
     const perRequest = (seconds: number | undefined): string =>
       `${(((seconds ?? 0) * 1e6) / (gatewayRate * SATURATION_SECONDS)).toFixed(0)} µs`;
     console.log(
-      `  gateway CPU a request: service ${perRequest(gatewayCpu.get('service'))}, ` +
-        `postgres ${perRequest(gatewayCpu.get('postgres'))}, sandbox ${perRequest(gatewayCpu.get('sandbox'))}`,
+      `  gateway CPU a request: service ${perRequest(gatewayRun.cpu.get('service'))}, ` +
+        `postgres ${perRequest(gatewayRun.cpu.get('postgres'))}, sandbox ${perRequest(gatewayRun.cpu.get('sandbox'))}`,
     );
-    const bareCpu = ((bareBest.bare.cpu.get('bare route') ?? 0) * 1e6) / (bareRate * SATURATION_SECONDS);
-    const serviceCpu = ((gatewayCpu.get('service') ?? 0) * 1e6) / (gatewayRate * SATURATION_SECONDS);
+    const bareCpu = ((bareRun.cpu.get('bare route') ?? 0) * 1e6) / (bareRate * SATURATION_SECONDS);
+    const serviceCpu = ((gatewayRun.cpu.get('service') ?? 0) * 1e6) / (gatewayRate * SATURATION_SECONDS);
     // This machine's speed drifts by a third between runs; the bare route's cost in the same run is the yardstick.
     const relative = (serviceCpu / bareCpu).toFixed(1);
     console.log(`  the bare route's CPU a request: ${bareCpu.toFixed(0)} µs; the service's is ${relative}x that`);
     console.log(
-      `  PostgreSQL transactions a request: ${(gatewayBest.commits / (gatewayRate * SATURATION_SECONDS)).toFixed(2)} ` +
-        `(${gatewayBest.commits} in the run)`,
+      `  PostgreSQL transactions a request: ${(commits / (gatewayRate * SATURATION_SECONDS)).toFixed(2)} ` +
+        `(${commits} in the run)`,
     );
 
     await sleep(2000);
