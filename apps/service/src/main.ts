@@ -1,3 +1,4 @@
+import { describeError } from '@app/observability';
 import 'reflect-metadata';
 import { ConfigurationError, parseServiceConfig, ServiceConfig } from '@app/config';
 import { describeDatabaseUrl, EmbeddedDatabase, startEmbeddedDatabase } from '@app/database';
@@ -57,6 +58,6 @@ function readConfig(): ServiceConfig {
 }
 
 main().catch((error: unknown) => {
-  log.fatal({ err: error }, `start-up failed: ${error instanceof Error ? error.message : String(error)}`);
+  log.fatal({ err: error }, `start-up failed: ${describeError(error)}`);
   process.exit(1);
 });

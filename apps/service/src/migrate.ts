@@ -1,3 +1,4 @@
+import { describeError } from '@app/observability';
 import 'reflect-metadata';
 import { ConfigurationError, parseServiceConfig } from '@app/config';
 import { applyMigrations, connectWithRetry, describeDatabaseUrl, ensureDecisionPartitions } from '@app/database';
@@ -27,6 +28,6 @@ async function migrate(): Promise<void> {
 
 migrate().catch((error: unknown) => {
   const problems = error instanceof ConfigurationError ? error.problems : undefined;
-  log.fatal({ problems }, error instanceof Error ? error.message : String(error));
+  log.fatal({ problems }, describeError(error));
   process.exit(1);
 });

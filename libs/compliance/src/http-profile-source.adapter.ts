@@ -1,4 +1,4 @@
-import { TimeLimit } from '@app/observability';
+import { describeError, TimeLimit } from '@app/observability';
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Dispatcher, Pool } from 'undici';
 import { Profile, toProfile } from './profile';
@@ -132,7 +132,7 @@ export class HttpProfileSourceAdapter extends ProfileSourcePort implements OnApp
       const timedOut = limit.timedOut || isUndiciTimeout(error);
       const message = timedOut
         ? `profile source did not answer within ${this.timeoutMs} ms`
-        : `profile source failed: ${error instanceof Error ? error.message : String(error)}`;
+        : `profile source failed: ${describeError(error)}`;
       this.logger.warn(message);
       throw new ProfileSourceError(message, timedOut ? 'timeout' : 'failed', { cause: error });
     } finally {

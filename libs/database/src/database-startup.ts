@@ -1,3 +1,4 @@
+import { describeError } from '@app/observability';
 import { Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
@@ -46,7 +47,7 @@ export async function connectWithRetry(
       return await dataSource.initialize();
     } catch (error) {
       await dataSource.destroy().catch(() => undefined);
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = describeError(error);
       if (Date.now() + delay > giveUpAt) {
         throw new DatabaseStartupError(
           `database at ${target} is unreachable after ${attempt} attempt(s) over ${startupTimeoutMs} ms: ${reason}`,
@@ -78,7 +79,7 @@ export async function applyMigrations(dataSource: DataSource, logger = new Logge
 
     return applied.map((migration) => migration.name);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = describeError(error);
     throw new DatabaseStartupError(`migration failed and was rolled back: ${reason}`, { cause: error });
   } finally {
     await lockRunner.query(`SELECT pg_advisory_unlock_all()`).catch(() => undefined);

@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { counter } from '@app/observability';
+import { counter, describeError } from '@app/observability';
 import { Counter, Registry } from 'prom-client';
 import { evaluateCompliance, evaluateVisitor, PROFILE_BATCH_LIMIT, Profile, ProfileSourcePort } from '@app/compliance';
 import {
@@ -90,10 +90,6 @@ interface WorkItem {
 
 function round(ms: number): number {
   return Math.round(ms * 1000) / 1000;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** The promise's outcome, or a rejection as soon as `signal` aborts (a look-up started under another signal). */
@@ -201,7 +197,7 @@ export class DecisionEngine implements OnApplicationShutdown {
     try {
       await (request.recorder ?? this.recorder).record(decisions);
     } catch (error) {
-      const message = `decision could not be recorded: ${describe(error)}`;
+      const message = `decision could not be recorded: ${describeError(error)}`;
       this.logger.warn(`${message}; denying ${decisions.length} customer(s)`);
       // A recorder that hands the work to another owner (who decides again with the same idempotency keys) says so:
       // cancelling here would race that owner's replayed activations.
@@ -407,8 +403,8 @@ export class DecisionEngine implements OnApplicationShutdown {
       if (signal.aborted) {
         this.failProfiles(chunk, deadlineCode, 'timeout', 'the profile look-up did not finish in time', durationMs);
       } else {
-        this.logger.warn(`profile look-up failed for ${chunk.length} customer(s): ${describe(error)}`);
-        this.failProfiles(chunk, 'PROFILE_UNAVAILABLE', 'error', describe(error), durationMs);
+        this.logger.warn(`profile look-up failed for ${chunk.length} customer(s): ${describeError(error)}`);
+        this.failProfiles(chunk, 'PROFILE_UNAVAILABLE', 'error', describeError(error), durationMs);
       }
 
       return;
@@ -599,7 +595,7 @@ export class DecisionEngine implements OnApplicationShutdown {
 
   private internalFailure(request: DecisionBatchRequest, customer: CustomerToDecide, error: unknown): WorkItem {
     const item = this.prepare(request, customer);
-    item.reasons.push({ code: 'INTERNAL_ERROR', message: `the decision could not be made: ${describe(error)}` });
+    item.reasons.push({ code: 'INTERNAL_ERROR', message: `the decision could not be made: ${describeError(error)}` });
     item.checks.push({ name: 'engine', outcome: 'error', durationMs: 0, codes: ['INTERNAL_ERROR'] });
 
     return item;
@@ -643,7 +639,7 @@ export class DecisionEngine implements OnApplicationShutdown {
             this.logger.warn(`an activation could not be cancelled yet (${result.error}); it stays marked for it`);
           }
         })
-        .catch((error: unknown) => this.logger.error(`cancelling an activation failed: ${describe(error)}`))
+        .catch((error: unknown) => this.logger.error(`cancelling an activation failed: ${describeError(error)}`))
         .finally(() => this.cancellations.delete(cancellation));
       this.cancellations.add(cancellation);
     }

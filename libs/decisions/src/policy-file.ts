@@ -1,3 +1,4 @@
+import { describeError } from '@app/observability';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -132,7 +133,7 @@ export async function loadPolicies(policyFile?: string): Promise<PolicySet> {
   try {
     text = await readFile(policyFile, 'utf8');
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = describeError(error);
     throw new PolicyFileError(policyFile, [{ policy: null, field: '(file)', message: `cannot be read: ${message}` }]);
   }
 

@@ -1,4 +1,4 @@
-import { exchangeText, ExchangeAbortedError } from '@app/observability';
+import { describeError, ExchangeAbortedError, exchangeText } from '@app/observability';
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Dispatcher, Pool } from 'undici';
@@ -161,7 +161,7 @@ export class HttpPromoActivationAdapter extends PromoActivationPort implements O
         return error.timedOut ? `no answer within ${timeoutMs} ms` : 'aborted';
       }
 
-      return `${REQUEST_FAILED}${error instanceof Error ? error.message : String(error)}`;
+      return `${REQUEST_FAILED}${describeError(error)}`;
     }
   }
 

@@ -1,3 +1,4 @@
+import { describeError } from '@app/observability';
 import { BeforeApplicationShutdown, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { ActivationLedger } from './activation-ledger.repository';
 import {
@@ -40,7 +41,7 @@ export class RecordingPromoActivationAdapter
     } catch (error) {
       return {
         status: 'unavailable',
-        error: `activation ledger unavailable: ${describe(error)}`,
+        error: `activation ledger unavailable: ${describeError(error)}`,
         attempts: 0,
         ranOutOfTime: false,
       };
@@ -63,7 +64,7 @@ export class RecordingPromoActivationAdapter
     // Written behind: no answer waits for the outcome's row (see ActivationLedger).
     void this.recordOutcome(request.idempotencyKey, result).catch((error: unknown) => {
       // The row stays pending, which a later call for the key treats like unavailable; the outcome itself stands.
-      this.logger.warn(`could not record the outcome of an activation: ${describe(error)}`);
+      this.logger.warn(`could not record the outcome of an activation: ${describeError(error)}`);
     });
 
     return result;
@@ -73,7 +74,7 @@ export class RecordingPromoActivationAdapter
     try {
       await this.ledger.markCancelling(idempotencyKey);
     } catch (error) {
-      this.logger.warn(`could not mark an activation for cancellation: ${describe(error)}`);
+      this.logger.warn(`could not mark an activation for cancellation: ${describeError(error)}`);
     }
 
     const result = await this.inner.cancel(idempotencyKey, options);
@@ -85,7 +86,7 @@ export class RecordingPromoActivationAdapter
         await this.ledger.markCancelled(idempotencyKey);
       }
     } catch (error) {
-      this.logger.warn(`could not record the outcome of a cancellation: ${describe(error)}`);
+      this.logger.warn(`could not record the outcome of a cancellation: ${describeError(error)}`);
     }
 
     return result;
@@ -116,8 +117,4 @@ export class RecordingPromoActivationAdapter
         return this.ledger.markUnavailable(key, result.error, result.attempts);
     }
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,5 +1,5 @@
 import { Decision, DecisionEngine, DecisionRecorderPort } from '@app/decisions';
-import { counter, gauge } from '@app/observability';
+import { counter, describeError, gauge } from '@app/observability';
 import { OptimoveClient } from '@app/optimove';
 import { activationIdempotencyKey, PromoActivationPort, RecordingPromoActivationAdapter } from '@app/promo-activation';
 import {
@@ -130,7 +130,7 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
       try {
         busy = await step();
       } catch (error) {
-        this.logger.warn(`${name} step failed: ${describe(error)}`);
+        this.logger.warn(`${name} step failed: ${describeError(error)}`);
       }
       if (!busy && !this.stopping) {
         await this.idle(idleMs);
@@ -167,7 +167,7 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
       if (error instanceof LeaseLostError) {
         this.logger.warn(error.message);
       } else {
-        this.logger.warn(`fetching clearance ${lease.clearanceId} failed, to be resumed: ${describe(error)}`);
+        this.logger.warn(`fetching clearance ${lease.clearanceId} failed, to be resumed: ${describeError(error)}`);
         await sleep(FETCH_RETRY_MS);
         await this.repository.releaseFetch(lease, this.workerId);
       }
@@ -225,7 +225,7 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
       if (error instanceof LeaseLostError) {
         throw error;
       }
-      this.logger.warn(`slice ${slice.sliceNo} of clearance ${slice.clearanceId} failed: ${describe(error)}`);
+      this.logger.warn(`slice ${slice.sliceNo} of clearance ${slice.clearanceId} failed: ${describeError(error)}`);
       await this.handBack(slice);
     } finally {
       clearInterval(renewal);
@@ -261,7 +261,7 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
           throw error;
         }
         this.logger.warn(
-          `slice ${slice.sliceNo} of clearance ${slice.clearanceId} not committed yet: ${describe(error)}`,
+          `slice ${slice.sliceNo} of clearance ${slice.clearanceId} not committed yet: ${describeError(error)}`,
         );
         await sleep(delay);
       }
@@ -360,9 +360,9 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
       this.reports.inc({ outcome: 'failed' });
       this.logger.warn(
         `report ${report.reportId} of clearance ${report.clearanceId} (${report.customerIds.length} approvals) ` +
-          `failed, to be retried: ${describe(error)}`,
+          `failed, to be retried: ${describeError(error)}`,
       );
-      await this.repository.markReportFailed(report, describe(error), REPORT_RETRY_MS);
+      await this.repository.markReportFailed(report, describeError(error), REPORT_RETRY_MS);
     }
   }
 
@@ -460,8 +460,4 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
       },
     });
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,3 +1,4 @@
+import { describeError } from '@app/observability';
 import { RequireAdmin, AuditAccessGuard } from '@app/audit';
 import { parseOptimoveTime } from '@app/optimove';
 import {
@@ -146,7 +147,7 @@ async function guardStorage<T>(work: () => Promise<T>, logger: Logger): Promise<
     if (error instanceof MalformedNotificationError) {
       throw new BadRequestException({ message: error.message, field: error.field });
     }
-    logger.error(`clearance could not be committed: ${error instanceof Error ? error.message : String(error)}`);
+    logger.error(`clearance could not be committed: ${describeError(error)}`);
     throw new ServiceUnavailableException('the clearance could not be committed; try again');
   }
 }

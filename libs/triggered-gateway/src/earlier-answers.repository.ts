@@ -1,3 +1,4 @@
+import { describeError } from '@app/observability';
 import { Reason } from '@app/decisions';
 import {
   ActivationLedger,
@@ -161,7 +162,7 @@ export class EarlierAnswers {
       } catch (error) {
         // Perhaps the begin alone failed (a deadlock with another replica beginning the same keys, say): the look-up
         // is still worth its own statement, and the ledger begins the keys itself when they are asked.
-        this.logger.warn(`could not begin activations with the look-up: ${describe(error)}`);
+        this.logger.warn(`could not begin activations with the look-up: ${describeError(error)}`);
       }
     }
     const found: Found[] = wanted.map(() => ({ earlier: null, begun: [] }));
@@ -220,10 +221,6 @@ export class EarlierAnswers {
     }
     this.recent.set(key, answer);
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 export function keyOf(campaignId: string, customerId: string): string {

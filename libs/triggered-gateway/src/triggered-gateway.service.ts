@@ -1,3 +1,4 @@
+import { describeError } from '@app/observability';
 import { CheckOutcome, Decision, DecisionEngine, DecisionRecorderPort, Reason, ReasonCode } from '@app/decisions';
 import type { ActivationRequest } from '@app/promo-activation';
 import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
@@ -53,10 +54,6 @@ export interface TriggeredGatewaySettings {
   /** `timeoutMs - marginMs`, or 0 when Optimove's timeout is 0. */
   budgetMs: number;
   commitReserveMs: number;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -144,7 +141,7 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
     };
     const answer = (body: string): void => {
       this.handle(token, body, arrival).then(send, (error: unknown) => {
-        this.logger.error(`the gateway could not answer a request: ${describe(error)}`);
+        this.logger.error(`the gateway could not answer a request: ${describeError(error)}`);
         send({ status: 200, body: { user_id: null, allowed: false } });
       });
     };
@@ -207,7 +204,7 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
     }
     this.track(
       this.run(request, arrival, slot).catch((error: unknown) => {
-        this.logger.error(`the gateway could not finish a decision: ${describe(error)}`);
+        this.logger.error(`the gateway could not finish a decision: ${describeError(error)}`);
         slot.settle({ allowed: false, reason: 'INTERNAL_ERROR' });
       }),
     );
@@ -285,7 +282,7 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
       return await this.earlier.find(request.campaignId, request.userId, activations);
     } catch (error) {
       // The activation's idempotency key still prevents a second activation; only the repeat answer is lost.
-      this.logger.warn(`could not look up an earlier decision: ${describe(error)}`);
+      this.logger.warn(`could not look up an earlier decision: ${describeError(error)}`);
 
       return null;
     }
@@ -459,7 +456,7 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
     this.track(
       this.writer
         .record([decision])
-        .catch((error: unknown) => this.logger.warn(`could not record an invalid request: ${describe(error)}`)),
+        .catch((error: unknown) => this.logger.warn(`could not record an invalid request: ${describeError(error)}`)),
     );
     this.metrics.answered('invalid', INVALID_REQUEST_CODE, performance.now() - arrival.perf);
 

@@ -1,3 +1,4 @@
+import { describeError } from '@app/observability';
 import { ServiceConfig } from '@app/config';
 import { OptimoveClient } from '@app/optimove';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
@@ -52,7 +53,7 @@ export class OptimoveRegistration implements OnApplicationBootstrap {
     } catch (error) {
       // Registration is retried by the next replica to start, or by POST /admin/optimove/register; the service
       // itself is healthy, so it keeps starting.
-      this.logger.error(`registering with Optimove failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(`registering with Optimove failed: ${describeError(error)}`);
     }
   }
 

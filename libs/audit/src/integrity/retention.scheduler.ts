@@ -1,3 +1,4 @@
+import { describeError } from '@app/observability';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AUDIT_INTEGRITY_OPTIONS } from './audit-integrity.module-definition';
@@ -53,7 +54,7 @@ export class AuditRetentionScheduler implements OnApplicationBootstrap, OnApplic
 
       return result;
     } catch (error) {
-      this.logger.error(`audit retention failed: ${error instanceof Error ? error.message : String(error)}`);
+      this.logger.error(`audit retention failed: ${describeError(error)}`);
 
       return undefined;
     }
