@@ -77,7 +77,7 @@ describe('audit hash chain', () => {
     expect(await verifyAuditChain(second, { batchSize: 97 })).toMatchObject({ ok: true, checked: total });
   });
 
-  it('should write the head at commit, or at the end of each statement when the head trigger is immediate', async () => {
+  it('should write the head once at commit, or once a statement when the head trigger is immediate', async () => {
     const head = async (queryable: DataSource | EntityManager): Promise<number> => {
       const [row]: { seq: string }[] = await queryable.query(`SELECT seq::text AS seq FROM audit_chain.head`);
 

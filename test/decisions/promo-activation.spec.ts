@@ -399,7 +399,7 @@ describe(RecordingPromoActivationAdapter.name, () => {
     await expect(ledger.find(denied.idempotencyKey)).resolves.toMatchObject({ state: 'skipped' });
   });
 
-  it("should not skip a key that another replica began after its own begin, and keep that replica's outcome", async () => {
+  it("should not skip a key another replica began since its own begin, and keep that replica's outcome", async () => {
     stub.handler = () => ({ status: 201, body: { activationId: 'A-RACE' } });
     const raced = requestFor('SK3');
     const own = new ActivationLedger(dataSource);
@@ -426,7 +426,7 @@ describe(RecordingPromoActivationAdapter.name, () => {
     });
   });
 
-  it('should let an outcome written late land on a skipped row, and a cancellation mark it for the sweeper', async () => {
+  it('should let a late outcome land on a skipped row, and a cancellation mark it for the sweeper', async () => {
     stub.handler = (received) =>
       received.method === 'DELETE' ? { status: 503 } : { status: 201, body: { activationId: 'A-LATE' } };
     const late = requestFor('SK4');

@@ -36,7 +36,7 @@ describe('the gateway ahead of Nest middleware (the real service wiring)', () =>
     await database?.drop();
   });
 
-  it('should answer the gateway before any middleware runs, with the request id, and leave other routes to it', async () => {
+  it('should answer the gateway before any middleware, with the request id, leaving other routes to it', async () => {
     const gateway = await fetch(`${service.url}/optimove/triggered?token=wrong`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-request-id': 'early-1' },

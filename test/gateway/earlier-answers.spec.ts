@@ -48,7 +48,7 @@ describe(EarlierAnswers.name, () => {
     await database.drop();
   });
 
-  it('should find the earlier answer and begin nothing for it, and begin the activations of a first request', async () => {
+  it("should begin nothing for a request with an earlier answer, and begin a first request's activations", async () => {
     const [earlierId] = await insertDecisionRows(dataSource, [
       { campaignId: CAMPAIGN, customerId: 'EA1', allowed: false, reasons: ['COUNTRY_BLOCKED'] },
     ]);

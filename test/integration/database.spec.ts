@@ -104,7 +104,8 @@ describe('database schema and migrations', () => {
   it('should index the reasons of denials only, for a query that states the index condition', async () => {
     await insertDecision(dataSource, randomUUID());
     await dataSource.query(
-      `INSERT INTO decisions (id, decided_at, flow, campaign_id, customer_id, allowed, mode, policy, reason_codes, reasons)
+      `INSERT INTO decisions (id, decided_at, flow, campaign_id, customer_id, allowed, mode, policy, reason_codes,
+                              reasons)
        VALUES ($1, now(), 'triggered', '42', 'C2', true, 'enforce', 'default', '{}', '[]')`,
       [randomUUID()],
     );

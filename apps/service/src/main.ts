@@ -1,7 +1,7 @@
-import { describeError } from '@app/observability';
 import 'reflect-metadata';
 import { ConfigurationError, parseServiceConfig, ServiceConfig } from '@app/config';
 import { describeDatabaseUrl, EmbeddedDatabase, startEmbeddedDatabase } from '@app/database';
+import { describeError } from '@app/observability';
 import pino from 'pino';
 import { AppModule } from './app.module';
 import { createServiceApp, exitOnSignals } from './bootstrap';

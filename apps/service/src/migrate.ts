@@ -1,7 +1,7 @@
-import { describeError } from '@app/observability';
 import 'reflect-metadata';
 import { ConfigurationError, parseServiceConfig } from '@app/config';
 import { applyMigrations, connectWithRetry, describeDatabaseUrl, ensureDecisionPartitions } from '@app/database';
+import { describeError } from '@app/observability';
 import pino from 'pino';
 
 const log = pino({ base: { context: 'Migrate' } });

@@ -74,8 +74,9 @@ interface Outcome {
  * occurrence, customer_id, promo_code): each key is inserted as pending, or its row returned as it is; a row left
  * `skipped` becomes pending again, since an activation is about to be asked under it. Returns
  * {@link BegunActivationRow}s. Every begin of an existing key writes a new row version, even one that changes
- * nothing: that is what lets a skip tell that someone began the key after the skip's own begin. Exported so that a caller's own statement can carry the begin as a CTE (the
- * gateway's look-up of earlier answers does), the semantics staying here.
+ * nothing: that is what lets a skip tell that someone began the key after the skip's own begin. Exported so that a
+ * caller's own statement can carry the begin as a CTE (the gateway's look-up of earlier answers does), the semantics
+ * staying here.
  */
 export function beginActivationsSql(source: string): string {
   return `
@@ -215,45 +216,31 @@ export class ActivationLedger {
       }
       this.adopted.delete(key);
       if (row.state === 'pending') {
-        const skip: Outcome = { key, state: 'skipped', activationId: null, reason: null, error: null, attempts: 0 };
         // Should the write fail, the row stays pending, which the next begin of the key treats as a key to ask again.
-        void this.writeBehind({ ...skip, version: row.version }).catch(() => undefined);
+        void this.writeBehind({
+          key,
+          state: 'skipped',
+          activationId: null,
+          reason: null,
+          error: null,
+          attempts: 0,
+          version: row.version,
+        }).catch(() => undefined);
       }
     }
   }
 
   /** Records the outcome behind the caller's back; the promise settles once it is written (or failed to be). */
   markActivated(key: string, activationId: string | null, attempts: number): Promise<void> {
-    return this.writeBehind({
-      key,
-      state: 'activated',
-      activationId,
-      reason: null,
-      error: null,
-      attempts,
-    });
+    return this.writeBehind({ key, state: 'activated', activationId, reason: null, error: null, attempts });
   }
 
   markRejected(key: string, reason: string, attempts: number): Promise<void> {
-    return this.writeBehind({
-      key,
-      state: 'rejected',
-      activationId: null,
-      reason,
-      error: null,
-      attempts,
-    });
+    return this.writeBehind({ key, state: 'rejected', activationId: null, reason, error: null, attempts });
   }
 
   markUnavailable(key: string, error: string, attempts: number): Promise<void> {
-    return this.writeBehind({
-      key,
-      state: 'unavailable',
-      activationId: null,
-      reason: null,
-      error,
-      attempts,
-    });
+    return this.writeBehind({ key, state: 'unavailable', activationId: null, reason: null, error, attempts });
   }
 
   /** Writes every outcome still waiting, and resolves once they are written. */

@@ -1,5 +1,5 @@
-import { describeError } from '@app/observability';
 import { RequireAdmin, AuditAccessGuard } from '@app/audit';
+import { describeError } from '@app/observability';
 import { parseOptimoveTime } from '@app/optimove';
 import {
   BadRequestException,

@@ -1,5 +1,5 @@
-import { describeError } from '@app/observability';
 import { Reason } from '@app/decisions';
+import { describeError } from '@app/observability';
 import {
   ActivationLedger,
   ActivationRequest,
@@ -160,8 +160,8 @@ export class EarlierAnswers {
       try {
         return await this.findAndBegin(wanted, lookUp, planned);
       } catch (error) {
-        // Perhaps the begin alone failed (a deadlock with another replica beginning the same keys, say): the look-up
-        // is still worth its own statement, and the ledger begins the keys itself when they are asked.
+        // Perhaps the begin alone failed (the ledger refusing a key, say): the look-up is still worth its own
+        // statement, and the ledger begins the keys itself when they are asked.
         this.logger.warn(`could not begin activations with the look-up: ${describeError(error)}`);
       }
     }

@@ -5,7 +5,6 @@ export { BreakingPromoActivationAdapter } from './breaking-promo-activation.adap
 export { CircuitBreaker } from './circuit-breaker';
 export type { BreakerPermit, BreakerState, CircuitBreakerOptions } from './circuit-breaker';
 export { EarlierAnswers, INVALID_REQUEST_CODE } from './earlier-answers.repository';
-export type { EarlierAnswer } from './earlier-answers.repository';
 export { parseGatewayRequest } from './gateway-request';
 export type { GatewayRequest, GatewayRequestParse, InvalidGatewayRequest } from './gateway-request';
 export { GatewayTokenVerifier } from './gateway-token';

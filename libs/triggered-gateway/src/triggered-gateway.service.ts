@@ -1,5 +1,5 @@
-import { describeError } from '@app/observability';
 import { CheckOutcome, Decision, DecisionEngine, DecisionRecorderPort, Reason, ReasonCode } from '@app/decisions';
+import { describeError } from '@app/observability';
 import type { ActivationRequest } from '@app/promo-activation';
 import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
@@ -91,8 +91,9 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
   /**
    * The route is Fastify's own, not a Nest controller: Nest's router, guards, pipes and interceptors cost a request
    * more than the whole validation, and the gateway needs none of them (its one error is an answer it builds itself).
-   * It answers from an onRequest hook (see EARLY_ANSWER for where it runs): the reply is hijacked and the body read straight from the socket, which skips Fastify's content-type parsing, hooks
-   * and serialisation (measured at about 60 µs a request on Node 20, most of it in an AsyncResource per body).
+   * It answers from an onRequest hook (see EARLY_ANSWER for where it runs): the reply is hijacked and the body read
+   * straight from the socket, which skips Fastify's content-type parsing, hooks and serialisation (measured at about
+   * 60 µs a request on Node 20, most of it in an AsyncResource per body).
    */
   private registerRoute(fastify: FastifyInstance): void {
     const bodyLimit = fastify.initialConfig.bodyLimit ?? DEFAULT_BODY_LIMIT;

@@ -36,7 +36,7 @@ describe(answerEarly.name, () => {
     await app.close();
   });
 
-  it('should hand a route that asks for it to its early hook, before the later hooks, with the request id', async () => {
+  it('should hand a route that asks for it to its early hook, ahead of later hooks, with the request id', async () => {
     laterHooks.length = 0;
 
     const response = await fetch(`${url}/early`, { method: 'POST', body: '{}' });

@@ -80,7 +80,7 @@ describe(disableRequestContextWhenIdle.name, () => {
     expect(disabled).toHaveLength(2);
   });
 
-  it('should not count a request it is told to skip: the storage is disabled while that one is still open', async () => {
+  it('should not count a request it is told to skip: the storage is disabled while it is open', async () => {
     const skipped = fetch(`${url}/skipped/slow`).then((response) => response.json());
     await sleep(30);
 

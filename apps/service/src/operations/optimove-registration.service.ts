@@ -1,5 +1,5 @@
-import { describeError } from '@app/observability';
 import { ServiceConfig } from '@app/config';
+import { describeError } from '@app/observability';
 import { OptimoveClient } from '@app/optimove';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import { createHash } from 'node:crypto';
