@@ -95,4 +95,31 @@ describe(EarlierAnswers.name, () => {
     await expect(sut.find(CAMPAIGN, 'EA5', [activationFor('EA5')])).resolves.toEqual(answer);
     await expect(ledgerRow('EA5')).resolves.toBeUndefined();
   });
+
+  it('should plan its statement once per connection, however few requests a batch carries', async () => {
+    // One connection, so that the prepared statement and the view below share it.
+    const single = await connectWithRetry(
+      { url: database.url, poolMax: 1, acquireTimeoutMs: 2000, statementTimeoutMs: 5000, applicationName: 'test' },
+      5000,
+      new Logger('test'),
+    );
+    try {
+      const lookUps = new EarlierAnswers(single, 100, new ActivationLedger(single));
+      for (let i = 0; i < 12; i++) {
+        const activation = activationFor(`EP${i}`);
+        await expect(lookUps.find(CAMPAIGN, `EP${i}`, [activation])).resolves.toBeNull();
+        lookUps.release([activation]);
+      }
+      const [plans] = await single.query(
+        `SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements
+         WHERE name = 'gateway_find_earlier_and_begin'`,
+      );
+
+      // PostgreSQL tries five custom plans before it weighs the generic one; each custom plan costs more planning
+      // (over every partition of decisions) than the look-up costs to run.
+      expect(plans).toEqual({ generic: 7, custom: 5 });
+    } finally {
+      await single.destroy();
+    }
+  });
 });

@@ -124,7 +124,8 @@ const RECORD_OUTCOMES = `
 export interface ActivationLedgerOptions {
   /**
    * How long outcomes wait to share a statement. Nobody waits on an outcome's write (see `markActivated`), so it
-   * can linger: one statement then carries the outcomes of many activations. @default 20
+   * can linger: one statement then carries the outcomes of many activations (the statement is planned afresh each
+   * time, about 0.3 ms, so fewer of them save the database more than the rows cost). @default 100
    */
   outcomeLingerMs?: number;
 }
@@ -160,7 +161,7 @@ export class ActivationLedger {
     this.begins = new StatementBatcher((requests) => this.beginAll(requests), { maxConcurrent: 1 });
     this.outcomes = new StatementBatcher((outcomes) => this.recordAll(outcomes), {
       maxConcurrent: 1,
-      lingerMs: options.outcomeLingerMs ?? 20,
+      lingerMs: options.outcomeLingerMs ?? 100,
     });
   }
 
