@@ -1,5 +1,6 @@
 import { AuditWriter, canonicalText, insertDecisions, verifyAuditChain } from '@app/audit';
 import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
 import { DataSource, EntityManager } from 'typeorm';
 import { makeDecision, openMigrated } from '../decisions/support/decisions';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
@@ -186,5 +187,44 @@ describe('audit hash chain', () => {
     expect(row.recomputed).toBe(row.chain_hash);
     await dataSource.query(`RESET TIME ZONE`);
     expect(await verifyAuditChain(dataSource)).toMatchObject({ ok: true });
+  });
+
+  it('should plan the head write once a connection, not at every commit', async () => {
+    const client = new Client({ connectionString: database.url });
+    const plans: string[] = [];
+    client.on('notice', (notice) => {
+      if (notice.message?.includes('UPDATE audit_chain.head')) {
+        plans.push(notice.message);
+      }
+    });
+    await client.connect();
+    try {
+      // auto_explain sends this session the plan of every statement the triggers run, as a notice (superuser
+      // settings; tests run as one). Each insert below commits on its own, so each writes the head.
+      await client.query(`LOAD 'auto_explain'`);
+      await client.query(`SET auto_explain.log_min_duration = 0`);
+      await client.query(`SET auto_explain.log_nested_statements = on`);
+      await client.query(`SET auto_explain.log_verbose = on`);
+      await client.query(`SET auto_explain.log_level = 'notice'`);
+      for (let n = 0; n < 8; n++) {
+        await insertDecisions(client, [makeDecision({ customerId: `G${n}` })]);
+      }
+    } finally {
+      await client.end();
+    }
+
+    expect(plans).toHaveLength(8);
+    // A generic plan keeps the new head as parameters; a plan made for the call prints its values as constants.
+    // PostgreSQL weighs the generic plan after five calls.
+    expect(plans.map((plan) => /Output: \$\d/.test(plan))).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
   });
 });

@@ -73,7 +73,7 @@ function linkFunction(nameFirst: boolean): string {
 }
 
 /** `audit_chain.store_head`, as the audit-chain migration wrote it, plus (when `clearFirst`) clearing the name. */
-function storeFunction(clearFirst: boolean): string {
+export function storeFunction(clearFirst: boolean): string {
   const clear = clearFirst ? `\n          PERFORM set_config('audit_chain.first', '', true);` : '';
 
   return `

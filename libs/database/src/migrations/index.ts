@@ -5,6 +5,7 @@ import { SkippedActivations1765100000000 } from './1765100000000-skipped-activat
 import { AuditChain1764900000000 } from './1764900000000-audit-chain';
 import { ChainHeadOnce1765200000000 } from './1765200000000-chain-head-once';
 import { DenialReasonIndex1765300000000 } from './1765300000000-denial-reason-index';
+import { ChainHeadPlan1765400000000 } from './1765400000000-chain-head-plan';
 
 /** Every migration, oldest first. Listed explicitly so that builds and tests load the same set. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   SkippedActivations1765100000000,
   ChainHeadOnce1765200000000,
   DenialReasonIndex1765300000000,
+  ChainHeadPlan1765400000000,
 ];
