@@ -436,6 +436,36 @@ describe(DecisionEngine.name, () => {
     expect(result.decisions[0]).toMatchObject({ allowed: false, reasons: [{ code: 'TIMEOUT' }] });
   });
 
+  it('should leave the deadline to a caller whose signal covers it, unless the deadline has already passed', async () => {
+    profileReply = () => ({ status: 200, body: known.get('OK'), delayMs: 3000 });
+    const controller = new AbortController();
+    let abortedAt = Number.POSITIVE_INFINITY;
+    setTimeout(() => {
+      abortedAt = Date.now();
+      controller.abort();
+    }, 300);
+    const covered = { flow: 'triggered' as const, signal: controller.signal, signalCoversDeadline: true };
+
+    // The engine's own timer would have ended the look-up at the deadline; the caller's abort ends it instead.
+    const answered = await sut.decide(
+      request({ ...covered, deadline: Date.now() + 20, customers: [{ customerId: 'OK' }] }),
+    );
+    const answeredAt = Date.now();
+    // A deadline already past is the engine's to enforce: the caller's signal may not have fired yet.
+    const past = await sut.decide(
+      request({
+        ...covered,
+        signal: new AbortController().signal,
+        deadline: Date.now() - 1,
+        customers: [{ customerId: 'OK' }],
+      }),
+    );
+
+    expect(answered.decisions[0]).toMatchObject({ allowed: false, reasons: [{ code: 'TIMEOUT' }] });
+    expect(answeredAt).toBeGreaterThanOrEqual(abortedAt);
+    expect(past.decisions[0]).toMatchObject({ allowed: false, reasons: [{ code: 'TIMEOUT' }] });
+  });
+
   it('should deny with AUDIT_UNAVAILABLE and cancel the activation when the decision cannot be recorded', async () => {
     profile('UNRECORDED');
     await dataSource.query(`

@@ -43,6 +43,11 @@ export interface DecisionBatchRequest {
   /** Epoch ms by which every check must have finished; later, customers are denied (TIMEOUT or DEADLINE_EXCEEDED). */
   deadline: number;
   signal?: AbortSignal;
+  /**
+   * The caller aborts `signal` once `deadline` passes (the gateway's answer slot does): the engine then sets no timer
+   * and makes no signal of its own for the deadline.
+   */
+  signalCoversDeadline?: boolean;
   /** Epoch ms when the request arrived, for `latencyMs`; defaults to the call's start. */
   startedAt?: number;
   /**
@@ -157,31 +162,15 @@ export class DecisionEngine implements OnApplicationShutdown {
       return { decisions: [], recorded: true };
     }
     const deadlineCode: ReasonCode = request.flow === 'triggered' ? 'TIMEOUT' : 'DEADLINE_EXCEEDED';
-    const control = new AbortController();
-    // Every profile look-up and activation of the batch listens to this one signal: a slice of 1,000 customers
-    // legitimately adds a thousand listeners, which Node would otherwise report as a leak. One customer with a few
-    // promo codes adds a few (and the call costs a request of the gateway about a microsecond).
-    if (request.customers.length > 1 || (request.customers[0].promoCodes ?? request.promoCodes ?? []).length > 3) {
-      setMaxListeners(0, control.signal);
-    }
-    const remaining = request.deadline - Date.now();
-    const timer = remaining > 0 ? setTimeout(() => control.abort(new Error('deadline passed')), remaining) : undefined;
-    if (remaining <= 0) {
-      control.abort(new Error('deadline passed'));
-    }
-    const onAbort = (): void => control.abort(request.signal?.reason);
-    request.signal?.addEventListener('abort', onAbort, { once: true });
-    if (request.signal?.aborted) {
-      onAbort();
-    }
+    const limit = this.limitChecks(request);
     const activatedKeys: string[] = [];
 
     let decisions: Decision[];
     try {
       const items = request.customers.map((customer) => this.prepare(request, customer));
       this.applyVisitorRule(items);
-      await this.applyCompliance(items, control.signal, deadlineCode, request.profileLookUps);
-      await this.activatePromos(request, items, control.signal, deadlineCode, activatedKeys);
+      await this.applyCompliance(items, limit.signal, deadlineCode, request.profileLookUps);
+      await this.activatePromos(request, items, limit.signal, deadlineCode, activatedKeys);
       decisions = items.map((item) => this.toDecision(request, item, startedAt));
     } catch (error) {
       this.logger.error(`decision engine failed; denying ${request.customers.length} customer(s)`, error);
@@ -190,8 +179,7 @@ export class DecisionEngine implements OnApplicationShutdown {
         this.toDecision(request, this.internalFailure(request, customer, error), startedAt),
       );
     } finally {
-      clearTimeout(timer);
-      request.signal?.removeEventListener('abort', onAbort);
+      limit.release();
     }
 
     try {
@@ -219,6 +207,43 @@ export class DecisionEngine implements OnApplicationShutdown {
     this.count(decisions);
 
     return { decisions, recorded: true };
+  }
+
+  /**
+   * The signal every check of a call listens to, aborted at the deadline or when the caller's signal aborts; `release`
+   * drops the timer and the listener once the checks are done. The caller's own signal when it says it covers the
+   * deadline (and the deadline is still ahead).
+   */
+  private limitChecks(request: DecisionBatchRequest): { signal: AbortSignal; release: () => void } {
+    const remaining = request.deadline - Date.now();
+    const callerSignal = request.signal;
+    if (request.signalCoversDeadline === true && callerSignal !== undefined && remaining > 0) {
+      return { signal: callerSignal, release: () => undefined };
+    }
+    const control = new AbortController();
+    // Every profile look-up and activation of the batch listens to this one signal: a slice of 1,000 customers
+    // legitimately adds a thousand listeners, which Node would otherwise report as a leak. One customer with a few
+    // promo codes adds a few (and the call costs a request of the gateway about a microsecond).
+    if (request.customers.length > 1 || (request.customers[0].promoCodes ?? request.promoCodes ?? []).length > 3) {
+      setMaxListeners(0, control.signal);
+    }
+    const timer = remaining > 0 ? setTimeout(() => control.abort(new Error('deadline passed')), remaining) : undefined;
+    if (remaining <= 0) {
+      control.abort(new Error('deadline passed'));
+    }
+    const onAbort = (): void => control.abort(callerSignal?.reason);
+    callerSignal?.addEventListener('abort', onAbort, { once: true });
+    if (callerSignal?.aborted) {
+      onAbort();
+    }
+
+    return {
+      signal: control.signal,
+      release: () => {
+        clearTimeout(timer);
+        callerSignal?.removeEventListener('abort', onAbort);
+      },
+    };
   }
 
   /**

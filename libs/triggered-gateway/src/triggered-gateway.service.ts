@@ -5,6 +5,7 @@ import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { AnswerSlot } from './answer-slot';
 import { EarlierAnswer, EarlierAnswers, INVALID_REQUEST_CODE, keyOf } from './earlier-answers.repository';
@@ -197,12 +198,17 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
     }
 
     const request = parsed.request;
-    const slot = new AnswerSlot(arrival.epoch + this.settings.budgetMs);
-    const remaining = slot.cutoff - Date.now();
-    const timer = remaining > 0 ? setTimeout(() => slot.expire(), remaining) : undefined;
-    if (timer === undefined) {
-      slot.expire();
+    const cutoff = arrival.epoch + this.settings.budgetMs;
+    // The checks end early enough to leave time for committing an approval.
+    const slot = new AnswerSlot(
+      cutoff,
+      cutoff - Math.min(this.settings.commitReserveMs, Math.floor(this.settings.budgetMs / 2)),
+    );
+    if (request.promoCodes.length > 3) {
+      // Each activation listens to the slot's signal (see DecisionEngine.limitChecks).
+      setMaxListeners(0, slot.control.signal);
     }
+    slot.start();
     this.track(
       this.run(request, arrival, slot).catch((error: unknown) => {
         this.logger.error(`the gateway could not finish a decision: ${describeError(error)}`);
@@ -210,7 +216,7 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
       }),
     );
     const outcome = await slot.answer;
-    clearTimeout(timer);
+    slot.stop();
     this.metrics.answered(outcome.allowed ? 'allowed' : 'denied', outcome.reason, performance.now() - arrival.perf);
 
     return { status: 200, body: { user_id: request.userIdAsSent, allowed: outcome.allowed } };
@@ -248,7 +254,6 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
 
         return;
       }
-      const reserve = Math.min(this.settings.commitReserveMs, Math.floor(this.settings.budgetMs / 2));
       const recorder: DecisionRecorderPort = {
         record: async (decisions) => {
           answer = await this.recordFor(slot, decisions[0]);
@@ -257,8 +262,9 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
       const result = await this.engine.decide({
         ...batch,
         customers: [customer],
-        deadline: slot.cutoff - reserve,
+        deadline: slot.checksEnd,
         signal: slot.control.signal,
+        signalCoversDeadline: true,
         startedAt: arrival.epoch,
         recorder,
         profileLookUps: profile === null ? undefined : new Map([[request.userId, profile]]),
