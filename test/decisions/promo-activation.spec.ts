@@ -196,6 +196,29 @@ describe(RecordingPromoActivationAdapter.name, () => {
     stub.requests.length = 0;
   });
 
+  it('should plan its begin statement once per connection, however few keys a batch carries', async () => {
+    // One connection, so that the prepared statement and the view below share it.
+    const single = await connectWithRetry(
+      { url: database.url, poolMax: 1, acquireTimeoutMs: 2000, statementTimeoutMs: 5000, applicationName: 'test' },
+      5000,
+      new Logger('test'),
+    );
+    try {
+      const own = new ActivationLedger(single);
+      for (let i = 0; i < 12; i++) {
+        await expect(own.begin(requestFor(`PLAN${i}`))).resolves.toMatchObject({ state: 'pending' });
+      }
+      const [plans] = await single.query(
+        `SELECT generic_plans::int AS generic, custom_plans::int AS custom FROM pg_prepared_statements
+         WHERE name = 'promo_activations_begin'`,
+      );
+
+      expect(plans).toEqual({ generic: 7, custom: 5 });
+    } finally {
+      await single.destroy();
+    }
+  });
+
   it('should record the activation and never call the promo system again for the same key', async () => {
     stub.handler = () => ({ status: 200, body: { activationId: 'A-9', status: 'activated' } });
     const request = requestFor('L1');
