@@ -448,7 +448,7 @@ describe(DecisionEngine.name, () => {
 
     // The engine's own timer would have ended the look-up at the deadline; the caller's abort ends it instead.
     const answered = await sut.decide(
-      request({ ...covered, deadline: Date.now() + 20, customers: [{ customerId: 'OK' }] }),
+      request({ ...covered, deadline: Date.now() + 100, customers: [{ customerId: 'OK' }] }),
     );
     const answeredAt = Date.now();
     // A deadline already past is the engine's to enforce: the caller's signal may not have fired yet.

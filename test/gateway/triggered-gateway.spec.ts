@@ -334,6 +334,39 @@ describe('triggered gateway (end to end, sandbox)', () => {
     expect(await dataSource.query(`SELECT 1 FROM decisions WHERE customer_id = 'BAD2'`)).toHaveLength(1);
   });
 
+  it('should refuse text PostgreSQL cannot store, without failing the requests that share its statements', async () => {
+    const unreadableRows = async (): Promise<number> =>
+      (await dataSource.query(`SELECT 1 FROM decisions WHERE customer_id = '(unreadable)'`)).length;
+    const unreadableBefore = await unreadableRows();
+
+    // Asked together, so that the look-up and the audit insert would carry both in one statement.
+    const [nulInCode, alongside] = await Promise.all([
+      ask(payload('NUL1', 9710, { promoCodes: ['W\u0000'] })),
+      ask(payload('NUL2', 9710, { promoCodes: ['WB10'] })),
+    ]);
+    const halfPairInId = await ask(payload('C\ud800', 9710));
+
+    expect(nulInCode.status).toBe(400);
+    expect(nulInCode.body).toEqual({
+      user_id: 'NUL1',
+      allowed: false,
+      error: expect.stringContaining('promo_codes[0]'),
+    });
+    expect(alongside.status).toBe(200);
+    expect(alongside.body).toEqual({ user_id: 'NUL2', allowed: expect.any(Boolean) });
+    expect(halfPairInId.status).toBe(400);
+    expect(halfPairInId.body).toEqual({
+      user_id: null,
+      allowed: false,
+      error: expect.stringContaining('user.user_id'),
+    });
+    expect((await waitForRows('9710', 'NUL1', 1))[0].reason_codes).toEqual(['INVALID_REQUEST']);
+    expect(await waitForRows('9710', 'NUL2', 1)).toHaveLength(1);
+    expect(await waitForRowsWhere(`customer_id = '(unreadable)'`, unreadableBefore + 1)).toHaveLength(
+      unreadableBefore + 1,
+    );
+  });
+
   it('should answer 413 to a body over the limit and record it once, but 401 first to a wrong token', async () => {
     // HTTP_BODY_LIMIT_BYTES is 4096 in this file's service; the padding sits in a field the gateway ignores.
     const oversized = { ...payload('BIG1', 9750), padding: 'x'.repeat(5000) };

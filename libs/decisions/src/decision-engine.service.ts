@@ -45,7 +45,8 @@ export interface DecisionBatchRequest {
   signal?: AbortSignal;
   /**
    * The caller aborts `signal` once `deadline` passes (the gateway's answer slot does): the engine then sets no timer
-   * and makes no signal of its own for the deadline.
+   * and makes no signal of its own for the deadline. Every check listens to that signal, so for many customers or
+   * promo codes the caller raises its listener limit (`setMaxListeners`) as the engine does for its own.
    */
   signalCoversDeadline?: boolean;
   /** Epoch ms when the request arrived, for `latencyMs`; defaults to the call's start. */

@@ -32,6 +32,20 @@ describe(AnswerSlot.name, () => {
     expect(slot.expired).toBe(false);
   });
 
+  it('should not expire once stopped after the checks ended, nor start twice', () => {
+    const slot = new AnswerSlot(Date.now() + 100, Date.now() + 60);
+    slot.start();
+    jest.advanceTimersByTime(70);
+    slot.settle({ allowed: false, reason: 'PROMO_UNAVAILABLE' });
+    slot.stop();
+
+    jest.advanceTimersByTime(1000);
+
+    expect(slot.control.signal.aborted).toBe(true);
+    expect(slot.expired).toBe(false);
+    expect(() => slot.start()).toThrow('already started');
+  });
+
   it('should expire at once when started with no budget left', async () => {
     const slot = new AnswerSlot(Date.now(), Date.now());
     slot.start();

@@ -23,6 +23,7 @@ export class AnswerSlot {
   private settled = false;
   private resolve!: (outcome: GatewayOutcome) => void;
   private timer: NodeJS.Timeout | undefined;
+  private started = false;
 
   constructor(
     /** Epoch ms by which the answer leaves. */
@@ -35,6 +36,10 @@ export class AnswerSlot {
 
   /** Arms the slot's timer: the checks stop at `checksEnd`, the slot expires at `cutoff` (at once if both passed). */
   start(): void {
+    if (this.started) {
+      throw new Error('the answer slot is already started');
+    }
+    this.started = true;
     const untilChecksEnd = this.checksEnd - Date.now();
     if (untilChecksEnd > 0) {
       this.timer = setTimeout(() => this.endChecks(), untilChecksEnd);

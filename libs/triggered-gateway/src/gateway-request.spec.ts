@@ -68,6 +68,31 @@ describe(parseGatewayRequest.name, () => {
     }
   });
 
+  it.each([
+    ['user.user_id', (b: Record<string, any>) => (b.user.user_id = 'C\u0000'), 'user.user_id'],
+    ['user.user_id', (b: Record<string, any>) => (b.user.user_id = 'C\ud800'), 'user.user_id'],
+    ['campaign.id', (b: Record<string, any>) => (b.campaign.id = '\udc00'), 'campaign.id'],
+    ['promo_codes', (b: Record<string, any>) => (b.campaign.action.promo_codes = ['W\u0000']), 'promo_codes[0]'],
+    ['campaign.tags', (b: Record<string, any>) => (b.campaign.tags = ['ok', '\ud800x']), 'campaign.tags[1]'],
+  ])('should refuse text in %s that PostgreSQL cannot store', (_field, spoil, named) => {
+    const body = valid();
+    spoil(body);
+
+    const sut = parseGatewayRequest(body);
+
+    expect(sut.ok).toBe(false);
+    expect(!sut.ok && sut.error).toContain(named);
+  });
+
+  it('should accept text outside the basic plane, its surrogates paired', () => {
+    const body = valid();
+    body.user.user_id = 'C\u{1F600}';
+
+    const sut = parseGatewayRequest(body);
+
+    expect(sut.ok && sut.request.userId).toBe('C\u{1F600}');
+  });
+
   it('should refuse a body that is not an object', () => {
     expect(parseGatewayRequest([1])).toEqual({ ok: false, error: 'the body must be a JSON object' });
   });

@@ -31,10 +31,20 @@ function isObject(value: unknown): value is Json {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** An id: a non-empty string or a finite number, as a string; undefined otherwise. */
+/**
+ * NUL, or half of a surrogate pair: PostgreSQL's text cannot hold either, and a JSON parameter carrying one fails
+ * its whole statement (the look-up and the audit insert each serve many requests at once).
+ */
+const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function unstorable(text: string): boolean {
+  return text.includes('\u0000') || UNPAIRED_SURROGATE.test(text);
+}
+
+/** An id: a non-empty string (storable, at most 256 characters) or a finite number, as a string; else undefined. */
 function idOf(value: unknown): string | undefined {
   if (typeof value === 'string') {
-    return value.length > 0 && value.length <= 256 ? value : undefined;
+    return value.length > 0 && value.length <= 256 && !unstorable(value) ? value : undefined;
   }
   if (typeof value === 'number' && Number.isFinite(value)) {
     return String(value);
@@ -71,7 +81,7 @@ export function parseGatewayRequest(body: unknown): GatewayRequestParse {
     const userIdAsSent = user.user_id;
     const userId = idOf(userIdAsSent);
     if (userId === undefined) {
-      throw new Invalid('user.user_id must be a non-empty string or a number');
+      throw new Invalid('user.user_id must be a number or a non-empty string (at most 256 characters, no NUL)');
     }
     partial.userIdAsSent = userIdAsSent as string | number;
     const campaign = body.campaign;
@@ -135,9 +145,13 @@ function stringArray(value: unknown, field: string, nullable: boolean): string[]
   if (!Array.isArray(value)) {
     throw new Invalid(`${field} must be an array of strings${nullable ? ' or null' : ''}`);
   }
-  for (const item of value) {
+  for (let index = 0; index < value.length; index++) {
+    const item: unknown = value[index];
     if (typeof item !== 'string') {
       throw new Invalid(`${field} must be an array of strings${nullable ? ' or null' : ''}`);
+    }
+    if (unstorable(item)) {
+      throw new Invalid(`${field}[${index}] holds NUL or an unpaired surrogate`);
     }
   }
 
