@@ -77,6 +77,41 @@ describe(ClearanceRepository.name, () => {
     return clearanceId;
   }
 
+  it('should leave out customers whose id or promo code PostgreSQL cannot store, and store the rest of the page', async () => {
+    const deadline = new Date(Date.now() + 3_600_000);
+    const campaign = { campaignId: 'unstorable', clearanceRequiredBy: deadline };
+    const { clearanceId } = await sut.openClearance(
+      { ...campaign, reportBy: deadline, decideBy: deadline, source: 'admin' },
+      { ...campaign, eventTypeId: null, optimoveTimestamp: null, payload: {} },
+    );
+    const fetch = (await sut.claimFetch('fetcher', LEASE_MS))!;
+    expect(fetch.clearanceId).toBe(clearanceId);
+
+    const stored = await sut.storePage(
+      fetch,
+      'fetcher',
+      {
+        customers: [
+          { customerId: 'U1', actionId: null, promoCode: null },
+          { customerId: 'U\u00002', actionId: null, promoCode: null },
+          { customerId: 'U3', actionId: '4', promoCode: 'W\ud800' },
+          { customerId: 'U4\u{1F600}', actionId: null, promoCode: 'WB10' },
+        ],
+        nextOffset: 4,
+        last: true,
+      },
+      1_000,
+      LEASE_MS,
+    );
+
+    expect(stored).toEqual({ inserted: 2, unstorable: 2 });
+    const customers: { customer_id: string }[] = await dataSource.query(
+      `SELECT customer_id FROM clearance_customers WHERE clearance_id = $1 ORDER BY seq`,
+      [clearanceId],
+    );
+    expect(customers.map((row) => row.customer_id)).toEqual(['U1', 'U4\u{1F600}']);
+  });
+
   it('should let a fetcher that lost its lease write nothing, and its successor resume from the offset', async () => {
     const deadline = new Date(Date.now() + 3_600_000);
     const { clearanceId } = await sut.openClearance(

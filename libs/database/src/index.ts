@@ -15,3 +15,4 @@ export type { EmbeddedDatabase } from './embedded-database';
 export { MIGRATIONS } from './migrations';
 export { ensureDecisionPartitions } from './partitions';
 export { rowsOf } from './rows';
+export { isStorableText } from './storable-text';

@@ -188,13 +188,19 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
         actionId: customer.actionId === undefined ? null : String(customer.actionId),
         promoCode: customer.promoCode ?? null,
       }));
-      await this.repository.storePage(
+      const { unstorable } = await this.repository.storePage(
         lease,
         this.workerId,
         { customers, nextOffset: page.nextOffset, last: page.last },
         this.sliceSize,
         this.leaseMs,
       );
+      if (unstorable > 0) {
+        this.logger.warn(
+          `clearance ${lease.clearanceId}: ${unstorable} customer(s) left out, never approved: their id or promo code ` +
+            'holds NUL or half a surrogate pair, which PostgreSQL cannot store',
+        );
+      }
       this.wake();
       if (page.last || this.stopping) {
         break;

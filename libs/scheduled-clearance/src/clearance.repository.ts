@@ -1,6 +1,6 @@
 import { Decision } from '@app/decisions';
 import { insertDecisions } from '@app/audit';
-import { rowsOf } from '@app/database';
+import { isStorableText, rowsOf } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 
@@ -178,7 +178,15 @@ export class ClearanceRepository {
     page: { customers: StoredCustomer[]; nextOffset: number; last: boolean },
     sliceSize: number,
     leaseMs: number,
-  ): Promise<{ inserted: number }> {
+  ): Promise<{ inserted: number; unstorable: number }> {
+    // A customer whose id or promo code PostgreSQL cannot store would fail the page's statement on every attempt,
+    // and with it the whole clearance: it is left out (never approved) and counted instead.
+    const storable = page.customers.filter(
+      (customer) =>
+        isStorableText(customer.customerId) && (customer.promoCode === null || isStorableText(customer.promoCode)),
+    );
+    const unstorable = page.customers.length - storable.length;
+
     return this.dataSource.transaction(async (manager) => {
       const locked: { total: string; slices: string }[] = await manager.query(
         `SELECT total, (SELECT coalesce(max(slice_no) + 1, 0) FROM clearance_slices WHERE clearance_id = $1) AS slices
@@ -191,7 +199,7 @@ export class ClearanceRepository {
       }
       const total = Number(current.total);
       const firstSlice = Number(current.slices);
-      const rows = page.customers.map((customer, index) => ({
+      const rows = storable.map((customer, index) => ({
         ...customer,
         seq: total + index + 1,
         sliceNo: firstSlice + Math.floor(index / sliceSize),
@@ -229,7 +237,7 @@ export class ClearanceRepository {
         [lease.clearanceId, page.nextOffset, inserted.length, leaseMs, page.last],
       );
 
-      return { inserted: inserted.length };
+      return { inserted: inserted.length, unstorable };
     });
   }
 

@@ -1,3 +1,5 @@
+import { isStorableText } from '@app/database';
+
 /** The parts of Optimove's gateway payload the gateway uses; ids as strings. Free text (notes, names) is dropped. */
 export interface GatewayRequest {
   /** The id exactly as received, echoed in the answer. */
@@ -32,19 +34,13 @@ function isObject(value: unknown): value is Json {
 }
 
 /**
- * NUL, or half of a surrogate pair: PostgreSQL's text cannot hold either, and a JSON parameter carrying one fails
- * its whole statement (the look-up and the audit insert each serve many requests at once).
+ * An id: a non-empty string or a finite number, as a string; else undefined. A string must be storable (see
+ * `isStorableText`: the look-up and the audit insert each carry many requests in one statement) and at most 256
+ * characters long.
  */
-const UNPAIRED_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-function unstorable(text: string): boolean {
-  return text.includes('\u0000') || UNPAIRED_SURROGATE.test(text);
-}
-
-/** An id: a non-empty string (storable, at most 256 characters) or a finite number, as a string; else undefined. */
 function idOf(value: unknown): string | undefined {
   if (typeof value === 'string') {
-    return value.length > 0 && value.length <= 256 && !unstorable(value) ? value : undefined;
+    return value.length > 0 && value.length <= 256 && isStorableText(value) ? value : undefined;
   }
   if (typeof value === 'number' && Number.isFinite(value)) {
     return String(value);
@@ -150,7 +146,7 @@ function stringArray(value: unknown, field: string, nullable: boolean): string[]
     if (typeof item !== 'string') {
       throw new Invalid(`${field} must be an array of strings${nullable ? ' or null' : ''}`);
     }
-    if (unstorable(item)) {
+    if (!isStorableText(item)) {
       throw new Invalid(`${field}[${index}] holds NUL or an unpaired surrogate`);
     }
   }
