@@ -149,6 +149,35 @@ describe('privacy and bad input (the built service, every log line captured)', (
       },
     );
 
+    it('should answer 400, naming the field, to text PostgreSQL cannot store', async () => {
+      const future = new Date(Date.now() + 3_600_000).toISOString();
+      const answers = await Promise.all(
+        [
+          post(
+            `/optimove/events?token=${LISTENER_TOKEN}`,
+            JSON.stringify({ EventTypeID: 5, CampaignID: 'C\u0000', ClearanceRequiredBy: future }),
+          ),
+          post(
+            `/optimove/events?token=${LISTENER_TOKEN}`,
+            JSON.stringify({ EventTypeID: 5, CampaignID: 'C\ud800', ClearanceRequiredBy: future }),
+          ),
+          post('/admin/clearances', JSON.stringify({ campaignId: 'C\u0000', clearanceRequiredBy: future }), {
+            authorization: `Bearer ${ADMIN_KEY}`,
+          }),
+          post(`/optimove/triggered?token=${GATEWAY_TOKEN}`, JSON.stringify(triggered({}, { user_id: 'C\u0000' }))),
+        ].map(async (response) => {
+          const answer = await response;
+
+          return { status: answer.status, body: await answer.text() };
+        }),
+      );
+
+      expect(answers.map((answer) => answer.status)).toEqual([400, 400, 400, 400]);
+      expect(answers[0].body).toContain('CampaignID');
+      expect(answers[2].body).toContain('campaignId');
+      expect(answers[3].body).toContain('user.user_id');
+    });
+
     it('should bound what a huge array inside the limit costs, and answer it clearly', async () => {
       const tags = Array.from({ length: 5_000 }, (_, i) => `t${i}`);
       const response = await post(`/optimove/triggered?token=${GATEWAY_TOKEN}`, JSON.stringify(triggered({ tags })));
