@@ -70,6 +70,14 @@ describe('audit API', () => {
         flow: 'triggered',
         reasons: ['COMPLIANCE_COUNTRY', 'COMPLIANCE_KYC'],
       },
+      // A gateway request that could not be read.
+      {
+        decidedAt: new Date(base + 6 * DAY),
+        campaignId: '202',
+        customerId: 'A5',
+        flow: 'triggered',
+        reasons: ['INVALID_REQUEST'],
+      },
     ]);
   });
 
@@ -105,7 +113,8 @@ describe('audit API', () => {
       ['customerId=A1', ['A1', 'A1']],
       ['flow=scheduled', ['A2', 'A1']],
       ['allowed=true', ['A1', 'A1']],
-      ['allowed=false', ['A4', 'A3', 'A2']],
+      ['allowed=false', ['A5', 'A4', 'A3', 'A2']],
+      ['reason=INVALID_REQUEST', ['A5']],
       ['reason=COMPLIANCE_COUNTRY', ['A4', 'A2']],
       ['reason=COMPLIANCE_KYC', ['A4']],
       [`clearanceId=${clearanceId}`, ['A2', 'A1']],

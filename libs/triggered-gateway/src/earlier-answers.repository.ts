@@ -1,4 +1,4 @@
-import { Reason } from '@app/decisions';
+import { Reason, ReasonCode } from '@app/decisions';
 import { describeError } from '@app/observability';
 import {
   ActivationLedger,
@@ -20,7 +20,7 @@ export interface EarlierAnswer {
 }
 
 /** Marks audit records of requests that could not be read; they answer nothing and are never repeated. */
-export const INVALID_REQUEST_CODE = 'INVALID_REQUEST';
+export const INVALID_REQUEST_CODE: ReasonCode = 'INVALID_REQUEST';
 
 interface Wanted {
   campaignId: string;

@@ -1,4 +1,4 @@
-import { CheckOutcome, Decision, DecisionEngine, DecisionRecorderPort, Reason, ReasonCode } from '@app/decisions';
+import { CheckOutcome, Decision, DecisionEngine, DecisionRecorderPort, Reason } from '@app/decisions';
 import { describeError } from '@app/observability';
 import type { ActivationRequest } from '@app/promo-activation';
 import { Logger, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
@@ -452,8 +452,7 @@ export class TriggeredGateway implements OnModuleInit, OnApplicationShutdown {
 
   private answerInvalid(invalid: InvalidGatewayRequest, arrival: Arrival): GatewayReply {
     const userId = invalid.userIdAsSent === undefined ? undefined : String(invalid.userIdAsSent);
-    // The reason code for unreadable requests is the gateway's own: the engine's list has none for it.
-    const reason = { code: INVALID_REQUEST_CODE as ReasonCode, message: `invalid request: ${invalid.error}` };
+    const reason: Reason = { code: INVALID_REQUEST_CODE, message: `invalid request: ${invalid.error}` };
     const decision: Decision = {
       ...this.baseDecision(userId ?? UNKNOWN_CUSTOMER_ID, invalid, arrival, Date.now()),
       policy: 'invalid-request',
