@@ -1,4 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
+import { createHook } from 'node:async_hooks';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { shutDownGracefully } from '../../apps/service/src/bootstrap';
 import { ShutdownState } from '../../apps/service/src/health/shutdown-state';
@@ -6,6 +8,47 @@ import { startService } from '../support/service-app';
 import { createTestDatabase, TestDatabase } from '../support/test-database';
 
 const SLOW_REQUEST_MS = 1_500;
+const OUR_SOURCES = [join(__dirname, '../../libs/'), join(__dirname, '../../apps/')];
+
+/** A timer created while watching, and where in our own code (not a dependency's) it was created, if there. */
+interface WatchedTimer {
+  timer: NodeJS.Timeout;
+  ourCaller: string | undefined;
+}
+
+/** Runs `work` and returns the timers created meanwhile that still hold the process open afterwards. */
+async function timersLeftBy(work: () => Promise<void>): Promise<WatchedTimer[]> {
+  const alive = new Map<number, WatchedTimer>();
+  const hook = createHook({
+    init(id, type, _trigger, resource) {
+      if (type !== 'Timeout') {
+        return;
+      }
+      const limit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 30;
+      const stack = new Error().stack ?? '';
+      Error.stackTraceLimit = limit;
+      const ourCaller = stack
+        .split('\n')
+        .find((line) => OUR_SOURCES.some((path) => line.includes(path)))
+        ?.trim();
+      alive.set(id, { timer: resource as NodeJS.Timeout, ourCaller });
+    },
+    destroy(id) {
+      alive.delete(id);
+    },
+  });
+  hook.enable();
+  try {
+    await work();
+    // Destroy hooks are called after the current turn.
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    hook.disable();
+  }
+
+  return [...alive.values()].filter(({ timer }) => timer.hasRef());
+}
 
 /** A test-only endpoint that stays in flight long enough to span a shutdown. */
 @Controller('test-only')
@@ -100,6 +143,16 @@ describe('health, documentation and graceful shutdown', () => {
     } finally {
       await service.close();
     }
+  });
+
+  it('should leave no timer of its own that holds the process open once closed', async () => {
+    const left = await timersLeftBy(async () => {
+      const service = await startService(database.url);
+      expect((await fetch(`${service.url}/health/ready`)).status).toBe(200);
+      await service.close();
+    });
+
+    expect(left.map(({ ourCaller }) => ourCaller).filter((caller) => caller !== undefined)).toEqual([]);
   });
 
   it('should turn readiness to 503 first, then let in-flight requests finish before closing', async () => {

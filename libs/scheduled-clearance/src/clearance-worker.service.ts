@@ -107,7 +107,11 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
     this.stopping = true;
     this.wake();
     const finished = Promise.all(this.loops);
-    const inTime = await Promise.race([finished.then(() => true), sleep(SHUTDOWN_WAIT_MS).then(() => false)]);
+    // The wait is cleared once the loops finish: a pending timer would hold the process open for the rest of it.
+    let expiry: NodeJS.Timeout | undefined;
+    const expired = new Promise<false>((resolve) => (expiry = setTimeout(() => resolve(false), SHUTDOWN_WAIT_MS)));
+    const inTime = await Promise.race([finished.then(() => true), expired]);
+    clearTimeout(expiry);
     if (!inTime) {
       for (const [slice, controller] of this.slicesInFlight) {
         controller.abort(new LeaseLostError(`slice ${slice.sliceNo} handed back at shutdown`));
