@@ -1,4 +1,4 @@
-import { describeError, TimeLimit } from '@app/observability';
+import { describeError, ExchangeAbortedError, exchangeText, TextAnswer } from '@app/observability';
 import { Logger, OnApplicationShutdown } from '@nestjs/common';
 import { Dispatcher, Pool } from 'undici';
 import { Profile, toProfile } from './profile';
@@ -102,41 +102,37 @@ export class HttpProfileSourceAdapter extends ProfileSourcePort implements OnApp
     body: string | undefined,
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
-    const limit = new TimeLimit(signal, this.timeoutMs);
+    let answer: TextAnswer;
     try {
-      const response = await this.pool.request({
-        method,
-        path: this.basePath + path,
-        headers: this.headers,
-        body,
-        signal: limit.signal,
-      });
-      if (response.statusCode === 404 && method === 'GET') {
-        await response.body.dump();
-
-        return null;
-      }
-      if (response.statusCode !== 200) {
-        await response.body.dump();
-        throw new ProfileSourceError(`profile source answered ${response.statusCode}`, 'failed');
-      }
-
-      return await response.body.json();
+      answer = await exchangeText(
+        this.pool,
+        { method, path: this.basePath + path, headers: this.headers, body },
+        signal,
+        this.timeoutMs,
+      );
     } catch (error) {
-      if (error instanceof ProfileSourceError) {
-        throw error;
-      }
-      if (signal?.aborted) {
+      if (signal?.aborted || (error instanceof ExchangeAbortedError && !error.timedOut)) {
         throw new ProfileSourceError('profile look-up aborted', 'aborted', { cause: error });
       }
-      const timedOut = limit.timedOut || isUndiciTimeout(error);
+      const timedOut = error instanceof ExchangeAbortedError || isUndiciTimeout(error);
       const message = timedOut
         ? `profile source did not answer within ${this.timeoutMs} ms`
         : `profile source failed: ${describeError(error)}`;
       this.logger.warn(message);
       throw new ProfileSourceError(message, timedOut ? 'timeout' : 'failed', { cause: error });
-    } finally {
-      limit.release();
+    }
+    if (answer.statusCode === 404 && method === 'GET') {
+      return null;
+    }
+    if (answer.statusCode !== 200) {
+      throw new ProfileSourceError(`profile source answered ${answer.statusCode}`, 'failed');
+    }
+    try {
+      return JSON.parse(answer.text) as unknown;
+    } catch (error) {
+      const message = `profile source failed: ${describeError(error)}`;
+      this.logger.warn(message);
+      throw new ProfileSourceError(message, 'failed', { cause: error });
     }
   }
 }
