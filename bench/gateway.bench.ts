@@ -2,7 +2,8 @@
  * Prints the triggered gateway's figures against the sandbox's profile source and promo system (no added latency):
  * - saturated throughput of `POST /optimove/triggered` next to a bare NestJS-on-Fastify route that only parses the
  *   same JSON body (target: the gateway at >= 25 % of the bare route);
- * - a fixed 500 requests/s for 30 s: p50, p99 (target <= 25 ms), max, and answers later than the budget (target 0);
+ * - a fixed 500 requests/s for 30 s: p50, p99 (target <= 25 ms), max, and answers later than the budget (target 0),
+ *   and the bare route at the same rate for 10 s, as the machine's own floor;
  * - the promo system 3 s slow: every answer `allowed: false` within the budget;
  * - the cost of the hand-written payload validation, in process.
  * The service runs from the build (`npm run build` first, skipped with BENCH_SKIP_BUILD=1) as a child process, as do
@@ -38,6 +39,8 @@ const WARM_UP_SECONDS = Number(process.env.BENCH_WARM_UP_SECONDS ?? 8);
 const FIXED_RATE = 500;
 const FIXED_SECONDS = Number(process.env.BENCH_FIXED_SECONDS ?? 30);
 const FIXED_WARM_UP_SECONDS = 5;
+/** The bare route at the fixed rate, for the machine's own latency at that rate (printed, not judged). */
+const FLOOR_SECONDS = 10;
 // A closed loop saturates a server only with enough requests in flight to cover its waits: the bare route is CPU-bound
 // at 32, the gateway (which waits on the sandbox and on group commits) was not (a fifth of the CPU idle, and a third
 // more throughput at 128). A calibration pass runs each side briefly at every level; the measured turns then run each
@@ -462,6 +465,14 @@ async function main(): Promise<void> {
     console.log(
       `  before it, ${FIXED_WARM_UP_SECONDS} s of warm-up at the same rate (not counted): ` +
         `p50 ${formatMs(percentile(warmUpLatencies, 50))}, p99 ${formatMs(percentile(warmUpLatencies, 99))}`,
+    );
+    // The machine's own floor at this rate: the bare route, with the service, PostgreSQL and the sandbox idle.
+    const floor = (await fixedRate(bareUrl, barePath, 8005, FIXED_RATE, FLOOR_SECONDS)).map(
+      (sample) => sample.latencyMs,
+    );
+    console.log(
+      `  for reference, the bare route at the same rate for ${FLOOR_SECONDS} s: p50 ${formatMs(percentile(floor, 50))}, ` +
+        `p99 ${formatMs(percentile(floor, 99))}, max ${formatMs(Math.max(...floor))}`,
     );
 
     await fetch(`${promoUrl}/control/faults`, {
