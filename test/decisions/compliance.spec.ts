@@ -189,6 +189,21 @@ describe(HttpProfileSourceAdapter.name, () => {
 
     await expect(sut.fetchProfiles(['C1'])).rejects.toMatchObject({ kind: 'failed' });
   });
+
+  it('should report an answer that is not JSON as unavailable without quoting it (it holds profiles)', async () => {
+    stub.handler = () => ({ status: 200, rawBody: '{"profiles":[{"customerId":"C1","email":alice@example.com}' });
+
+    const error = await sut.fetchProfiles(['C1']).catch((caught: unknown) => caught);
+
+    expect(error).toMatchObject({ kind: 'failed', message: 'profile source answered invalid JSON (58 characters)' });
+    expect(String((error as Error).message)).not.toContain('alice');
+  });
+
+  it('should accept an answer that starts with a byte-order mark', async () => {
+    stub.handler = () => ({ status: 200, rawBody: `\uFEFF${JSON.stringify(GOOD)}` });
+
+    await expect(sut.fetchProfile('C1')).resolves.toEqual(GOOD);
+  });
 });
 
 describe(CoalescingProfileSource.name, () => {

@@ -130,7 +130,8 @@ export class HttpProfileSourceAdapter extends ProfileSourcePort implements OnApp
     try {
       return JSON.parse(answer.text) as unknown;
     } catch (error) {
-      const message = `profile source failed: ${describeError(error)}`;
+      // The parser's message quotes the answer, which holds customers' profiles: only its length is told.
+      const message = `profile source answered invalid JSON (${answer.text.length} characters)`;
       this.logger.warn(message);
       throw new ProfileSourceError(message, 'failed', { cause: error });
     }

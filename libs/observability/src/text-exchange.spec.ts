@@ -75,9 +75,10 @@ describe('exchangeText', () => {
         return error;
       },
     );
-    setTimeout(() => control.abort(), 20);
+    const reason = new Error('the checks ended');
+    setTimeout(() => control.abort(reason), 20);
 
-    expect(await queued).toMatchObject({ timedOut: false, message: 'aborted' });
+    expect(await queued).toMatchObject({ timedOut: false, message: 'aborted', cause: reason });
     expect(await busy).toMatchObject({ timedOut: true });
     expect(settled).toEqual(['queued', 'busy']);
   });
@@ -95,6 +96,34 @@ describe('exchangeText', () => {
       timedOut: false,
     });
     expect(received).toBe(0);
+  });
+
+  it('should drop a leading byte-order mark, which JSON.parse would refuse', async () => {
+    handle = (_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end(Buffer.from('\uFEFF{"ok":true}', 'utf8'));
+    };
+
+    const answer = await exchangeText(pool, { method: 'GET', path: '/bom' }, undefined, 1000);
+
+    expect(JSON.parse(answer.text)).toEqual({ ok: true });
+  });
+
+  it('should fail an answer larger than its limit as soon as it is, and abort it on its connection', async () => {
+    handle = (_request, response) => {
+      response.writeHead(404, { 'content-type': 'text/plain' });
+      // Never ended: only the limit can end this exchange before its time does.
+      response.write(Buffer.alloc(64 * 1024, 'x'));
+    };
+
+    const failure = await exchangeText(pool, { method: 'GET', path: '/huge' }, undefined, 5000, 16 * 1024).catch(
+      (error: unknown) => error,
+    );
+
+    expect(failure).toBeInstanceOf(Error);
+    expect(failure).not.toBeInstanceOf(ExchangeAbortedError);
+    expect((failure as Error).message).toBe('the answer is larger than 16384 bytes');
+    await waitFor(() => closed.includes('/huge'));
   });
 
   it('should pass on a transport failure as it is', async () => {

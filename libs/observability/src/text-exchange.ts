@@ -11,15 +11,24 @@ export class ExchangeAbortedError extends Error {
   constructor(
     readonly timedOut: boolean,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = 'ExchangeAbortedError';
   }
 }
 
+/** Largest answer {@link exchangeText} reads by default; a larger one fails the exchange. */
+export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
+
+/** A leading byte-order mark, which a JSON parser would refuse. */
+const BYTE_ORDER_MARK = '\uFEFF';
+
 /**
- * One HTTP request over `dispatcher` whose answer is read whole as UTF-8 text. It settles at once when `signal`
- * aborts or `timeoutMs` pass (an {@link ExchangeAbortedError}), and the request is then aborted on its connection.
+ * One HTTP request over `dispatcher` whose answer is read whole as UTF-8 text (a leading byte-order mark dropped). It
+ * settles at once when `signal` aborts or `timeoutMs` pass (an {@link ExchangeAbortedError}, whose cause is the
+ * signal's reason), and the request is then aborted on its connection. An answer of more than `maxBytes` fails it
+ * the same way, so that a misbehaving peer cannot fill the memory.
  *
  * It is `dispatcher.request()` without the per-request streams: `request` wraps every answer in a Readable and
  * listens on the signal through an extra AbortController, which on a hot path costs more than the whole exchange
@@ -30,20 +39,22 @@ export function exchangeText(
   options: Dispatcher.DispatchOptions,
   signal: AbortSignal | undefined,
   timeoutMs: number,
+  maxBytes = MAX_ANSWER_BYTES,
 ): Promise<TextAnswer> {
   return new Promise<TextAnswer>((resolve, reject) => {
     if (signal?.aborted) {
-      reject(new ExchangeAbortedError(false, 'aborted before the request was sent'));
+      reject(new ExchangeAbortedError(false, 'aborted before the request was sent', { cause: signal.reason }));
 
       return;
     }
-    new TextExchange(resolve, reject, signal, timeoutMs).start(dispatcher, options);
+    new TextExchange(resolve, reject, signal, timeoutMs, maxBytes).start(dispatcher, options);
   });
 }
 
 class TextExchange implements Dispatcher.DispatchHandler {
   private statusCode = 0;
   private readonly chunks: Buffer[] = [];
+  private received = 0;
   private controller: Dispatcher.DispatchController | undefined;
   private abortedWith: Error | undefined;
   private settled = false;
@@ -55,13 +66,14 @@ class TextExchange implements Dispatcher.DispatchHandler {
     private readonly reject: (error: Error) => void,
     private readonly signal: AbortSignal | undefined,
     timeoutMs: number,
+    private readonly maxBytes: number,
   ) {
     this.timer = setTimeout(
       () => this.abort(new ExchangeAbortedError(true, `no answer within ${timeoutMs} ms`)),
       timeoutMs,
     );
     if (signal !== undefined) {
-      this.onAbort = () => this.abort(new ExchangeAbortedError(false, 'aborted'));
+      this.onAbort = () => this.abort(new ExchangeAbortedError(false, 'aborted', { cause: signal.reason }));
       signal.addEventListener('abort', this.onAbort, { once: true });
     }
   }
@@ -86,12 +98,18 @@ class TextExchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.chunks.push(chunk);
+    this.received += chunk.length;
+    if (this.received > this.maxBytes) {
+      this.abort(new Error(`the answer is larger than ${this.maxBytes} bytes`));
+    } else {
+      this.chunks.push(chunk);
+    }
   }
 
   onResponseEnd(): void {
-    const text =
+    const whole =
       this.chunks.length === 1 ? this.chunks[0].toString('utf8') : Buffer.concat(this.chunks).toString('utf8');
+    const text = whole.startsWith(BYTE_ORDER_MARK) ? whole.slice(1) : whole;
     if (this.finish()) {
       this.resolve({ statusCode: this.statusCode, text });
     }
@@ -101,7 +119,7 @@ class TextExchange implements Dispatcher.DispatchHandler {
     this.fail(error);
   }
 
-  private abort(reason: ExchangeAbortedError): void {
+  private abort(reason: Error): void {
     if (this.settled) {
       return;
     }

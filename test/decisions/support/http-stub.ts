@@ -12,7 +12,10 @@ export interface ReceivedRequest {
 
 export interface StubReply {
   status: number;
+  /** Sent as JSON. */
   body?: unknown;
+  /** Sent as it is, instead of `body` (a broken answer, say). */
+  rawBody?: string;
   delayMs?: number;
 }
 
@@ -49,7 +52,10 @@ export async function startHttpStub(handler: StubHandler): Promise<HttpStub> {
           return;
         }
         res.statusCode = reply.status;
-        if (reply.body === undefined) {
+        if (reply.rawBody !== undefined) {
+          res.setHeader('content-type', 'application/json');
+          res.end(reply.rawBody);
+        } else if (reply.body === undefined) {
           res.end();
         } else {
           res.setHeader('content-type', 'application/json');
