@@ -110,8 +110,12 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
     // The wait is cleared once the loops finish: a pending timer would hold the process open for the rest of it.
     let expiry: NodeJS.Timeout | undefined;
     const expired = new Promise<false>((resolve) => (expiry = setTimeout(() => resolve(false), SHUTDOWN_WAIT_MS)));
-    const inTime = await Promise.race([finished.then(() => true), expired]);
-    clearTimeout(expiry);
+    let inTime: boolean;
+    try {
+      inTime = await Promise.race([finished.then(() => true), expired]);
+    } finally {
+      clearTimeout(expiry);
+    }
     if (!inTime) {
       for (const [slice, controller] of this.slicesInFlight) {
         controller.abort(new LeaseLostError(`slice ${slice.sliceNo} handed back at shutdown`));
