@@ -77,7 +77,7 @@ describe(ClearanceRepository.name, () => {
     return clearanceId;
   }
 
-  it('should leave out customers whose id or promo code PostgreSQL cannot store, and store the rest of the page', async () => {
+  it('should leave out customers whose id or promo code PostgreSQL cannot store, and store the rest', async () => {
     const deadline = new Date(Date.now() + 3_600_000);
     const campaign = { campaignId: 'unstorable', clearanceRequiredBy: deadline };
     const { clearanceId } = await sut.openClearance(

@@ -205,8 +205,8 @@ export class ClearanceWorker implements OnApplicationBootstrap, BeforeApplicatio
       );
       if (unstorable > 0) {
         this.logger.warn(
-          `clearance ${lease.clearanceId}: ${unstorable} customer(s) left out, never approved: their id or promo code ` +
-            'holds NUL or half a surrogate pair, which PostgreSQL cannot store',
+          `clearance ${lease.clearanceId}: ${unstorable} customer(s) left out, never approved: ` +
+            'their id or promo code holds NUL or half a surrogate pair, which PostgreSQL cannot store',
         );
       }
       this.wake();

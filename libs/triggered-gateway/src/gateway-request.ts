@@ -77,7 +77,9 @@ export function parseGatewayRequest(body: unknown): GatewayRequestParse {
     const userIdAsSent = user.user_id;
     const userId = idOf(userIdAsSent);
     if (userId === undefined) {
-      throw new Invalid('user.user_id must be a number or a non-empty string (at most 256 characters, no NUL)');
+      throw new Invalid(
+        'user.user_id must be a number or a non-empty string (at most 256 characters, no NUL or unpaired surrogate)',
+      );
     }
     partial.userIdAsSent = userIdAsSent as string | number;
     const campaign = body.campaign;
